@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "multiproc",
+      "sources": [
+        "src/native/addon.cc",
+        "src/native/util.cc",
+        "src/native/mapping.cc",
+        "src/native/shm.cc",
+        "src/native/futex.cc",
+        "src/native/mutex.cc"
+      ],
+      "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type", "-fexceptions"],
+      "libraries": ["-lrt", "-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,255 @@
+/**
+ * Errors. Three families (see docs/errors.md):
+ *
+ * 1. Misuse: `TypeError` / `RangeError` with Node's codes (`ERR_INVALID_ARG_TYPE`,
+ *    `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`), thrown before any native call.
+ * 2. System failures: `Error` with the kernel's `code` ('ENOENT'), `errno`,
+ *    `syscall` and the object's `name`, plus a hint on what to do.
+ * 3. Library failures: subclasses of {@link IpcError} with stable codes.
+ */
+
+/** Every stable code of the library's own errors. */
+export const codes = {
+  CLOSED: 'ERR_MULTIPROC_CLOSED',
+  TIMEOUT: 'ERR_MULTIPROC_TIMEOUT',
+  ABORTED: 'ABORT_ERR',
+  DEADLOCK: 'ERR_MULTIPROC_DEADLOCK',
+  NOT_OWNER: 'ERR_MULTIPROC_NOT_OWNER',
+  SEMAPHORE_OVERFLOW: 'ERR_MULTIPROC_SEMAPHORE_OVERFLOW',
+  BARRIER_BROKEN: 'ERR_MULTIPROC_BARRIER_BROKEN',
+  SIZE_MISMATCH: 'ERR_MULTIPROC_SIZE_MISMATCH',
+  INCOMPATIBLE: 'ERR_MULTIPROC_INCOMPATIBLE',
+  BUSY: 'ERR_MULTIPROC_BUSY',
+  NATIVE_LOAD: 'ERR_MULTIPROC_NATIVE_LOAD',
+} as const;
+
+/** Base class of every error the library itself raises. */
+export class IpcError extends Error {
+  /** Stable, documented code; switch on this, not on the message. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** The object was closed; methods called after `close()` and waits pending at close. */
+export class ClosedError extends IpcError {
+  constructor(message: string) {
+    super(codes.CLOSED, message);
+  }
+}
+
+/** A wait ran past its `timeout`. */
+export class TimeoutError extends IpcError {
+  /** The timeout that elapsed, in milliseconds. */
+  readonly timeout: number;
+  constructor(message: string, timeout: number) {
+    super(codes.TIMEOUT, message);
+    this.timeout = timeout;
+  }
+}
+
+/** A wait was cancelled through its `AbortSignal`; `cause` is the signal's reason. */
+export class AbortError extends IpcError {
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(codes.ABORTED, message, options);
+  }
+  override get name(): string {
+    return 'AbortError';
+  }
+}
+
+/** The calling thread already holds the mutex it is waiting for: waiting would never end. */
+export class DeadlockError extends IpcError {
+  constructor(message: string) {
+    super(codes.DEADLOCK, message);
+  }
+}
+
+/** A lock was released by a thread that does not hold it. */
+export class NotOwnerError extends IpcError {
+  constructor(message: string) {
+    super(codes.NOT_OWNER, message);
+  }
+}
+
+/** A bounded semaphore was released above its bound. */
+export class SemaphoreOverflowError extends IpcError {
+  constructor(message: string) {
+    super(codes.SEMAPHORE_OVERFLOW, message);
+  }
+}
+
+/** A barrier was broken (a party timed out, aborted or called `abort()`). */
+export class BrokenBarrierError extends IpcError {
+  constructor(message: string) {
+    super(codes.BARRIER_BROKEN, message);
+  }
+}
+
+/** An existing object's size differs from the size the caller required. */
+export class SizeMismatchError extends IpcError {
+  constructor(message: string) {
+    super(codes.SIZE_MISMATCH, message);
+  }
+}
+
+/** A named object exists but is of another kind or layout version. */
+export class IncompatibleError extends IpcError {
+  constructor(message: string) {
+    super(codes.INCOMPATIBLE, message);
+  }
+}
+
+/** The object is in use in a way that forbids the operation (e.g. closing a segment while holding a lock in it). */
+export class BusyError extends IpcError {
+  constructor(message: string) {
+    super(codes.BUSY, message);
+  }
+}
+
+/** The native addon is missing or was built for another Node.js. */
+export class NativeLoadError extends IpcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(codes.NATIVE_LOAD, message, options);
+  }
+}
+
+/** A failed system call, shaped like Node's own system errors. */
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  /** The multiproc object's name, when there is one. */
+  objectName?: string;
+  path?: string;
+}
+
+const hints: Record<string, string> = {
+  ENOENT: 'it does not exist: create it first, or check the name',
+  EEXIST: 'it already exists: open it, or use creation "openOrCreate" or "purgeAndCreate"',
+  EACCES: 'permission denied: it belongs to another user or its mode forbids this access',
+  EPERM: 'operation not permitted',
+  ENAMETOOLONG: 'the name is too long',
+  ENOMEM: 'not enough memory',
+  ENOSPC: 'no space left (for shared memory: /dev/shm is full)',
+  EMFILE: 'too many open files in this process',
+  ENFILE: 'too many open files on this system',
+};
+
+/**
+ * Rewrites an error thrown by the addon (code, errno, syscall) into a system
+ * error that also names the object and says what to do. Other errors pass through.
+ * @internal
+ */
+export function systemError(err: unknown, kind: string, name: string, path?: string): unknown {
+  if (!(err instanceof Error) || typeof (err as Partial<SystemError>).syscall !== 'string') return err;
+  const e = err as SystemError;
+  const hint = hints[e.code];
+  e.message = `${e.code}: ${kind} '${name}': ${e.message}, ${e.syscall}` + (hint ? ` (${hint})` : '');
+  e.objectName = name;
+  if (path !== undefined) e.path = path;
+  return e;
+}
+
+// ---------------------------------------------------------------------------
+// Argument validation, Node style. @internal
+
+/** @internal */
+export function typeError(code: string, message: string): TypeError {
+  const e = new TypeError(message) as TypeError & { code: string };
+  e.code = code;
+  return e;
+}
+
+/** @internal */
+export function rangeError(message: string): RangeError {
+  const e = new RangeError(message) as RangeError & { code: string };
+  e.code = 'ERR_OUT_OF_RANGE';
+  return e;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `type string ('${value.length > 40 ? value.slice(0, 40) + '...' : value}')`;
+  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+  return `type ${typeof value} (${String(value)})`;
+}
+
+/** @internal */
+export function validateInteger(value: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number') {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type number. Received ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw rangeError(`The value of "${what}" is out of range. It must be an integer >= ${min} and <= ${max}. Received ${value}`);
+  }
+  return value;
+}
+
+/** @internal */
+export function validateString(value: unknown, what: string): string {
+  if (typeof value !== 'string') {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type string. Received ${describe(value)}`);
+  }
+  return value;
+}
+
+/** @internal */
+export function validateBoolean(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type boolean. Received ${describe(value)}`);
+  }
+  return value;
+}
+
+/** @internal */
+export function validateOneOf<T extends string>(value: unknown, what: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw typeError('ERR_INVALID_ARG_VALUE', `The argument '${what}' must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${describe(value)}`);
+  }
+  return value as T;
+}
+
+/**
+ * Checks that `options` is undefined or a plain object with only known keys,
+ * so a misspelled option fails loudly instead of being ignored.
+ * @internal
+ */
+export function validateOptions<T extends object>(options: unknown, what: string, known: readonly string[]): Partial<T> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type object. Received ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw typeError('ERR_INVALID_ARG_VALUE', `The option '${key}' of "${what}" is not recognized; known options: ${known.join(', ')}`);
+    }
+  }
+  return options as Partial<T>;
+}
+
+/** Validates a `timeout` option: milliseconds, >= 0, or Infinity (the default). @internal */
+export function validateTimeout(value: unknown, what = 'options.timeout'): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number') {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type number. Received ${describe(value)}`);
+  }
+  if (Number.isNaN(value) || value < 0) {
+    throw rangeError(`The value of "${what}" is out of range. It must be >= 0 (milliseconds) or Infinity. Received ${value}`);
+  }
+  return value;
+}
+
+/** @internal */
+export function validateSignal(value: unknown, what = 'options.signal'): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be an instance of AbortSignal. Received ${describe(value)}`);
+  }
+  return value;
+}

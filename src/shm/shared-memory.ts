@@ -1,0 +1,325 @@
+/**
+ * POSIX shared memory (shm_open + mmap), exposed as a SharedArrayBuffer that
+ * aliases the segment itself.
+ */
+import { closeSync, fstatSync, ftruncateSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { native } from '../binding/native.js';
+import {
+  BusyError,
+  ClosedError,
+  SizeMismatchError,
+  systemError,
+  typeError,
+  validateInteger,
+  validateOneOf,
+  validateOptions,
+  validateString,
+} from '../errors.js';
+
+/** How `create` treats an existing name (after iceoryx2's CreationMode). */
+export type CreationMode = 'create' | 'open' | 'openOrCreate' | 'purgeAndCreate';
+const creationModes: readonly CreationMode[] = ['create', 'open', 'openOrCreate', 'purgeAndCreate'];
+
+/** Options of {@link SharedMemory.create}. */
+export interface SharedMemoryCreateOptions {
+  /** Permission bits of a new segment. Default `0o600` (owner only). */
+  mode?: number;
+  /**
+   * - `'create'` (default): fail with EEXIST if the name exists.
+   * - `'open'`: open an existing segment (its size must equal `size`).
+   * - `'openOrCreate'`: open if it exists (size must equal), else create.
+   * - `'purgeAndCreate'`: remove an existing segment of that name, then create.
+   */
+  creation?: CreationMode;
+}
+
+/** Options of {@link SharedMemory.open}. */
+export interface SharedMemoryOpenOptions {
+  /** Require this exact size; otherwise a {@link SizeMismatchError}. */
+  size?: number;
+  /** Map read-only. Writes through the buffer then stay private to this process. */
+  readOnly?: boolean;
+}
+
+/** Largest single buffer the engine can hold; bigger segments are used through windows. */
+export const maxBufferSize: number = Math.min(bufferConstants.MAX_LENGTH, native.MAX_BUFFER);
+
+const NAME_RE = /^\/?[^/\0]{1,250}$/;
+
+/** Normalizes a POSIX shared-memory name: 'jobs' and '/jobs' are the same segment. @internal */
+export function normalizeShmName(name: unknown): string {
+  validateString(name, 'name');
+  const n = name as string;
+  if (!NAME_RE.test(n) || n === '/.' || n === '/..' || n === '.' || n === '..') {
+    throw typeError(
+      'ERR_INVALID_ARG_VALUE',
+      `The argument 'name' is not a valid shared-memory name: '${n}'. Use 1 to 250 characters without '/' (one leading '/' is allowed)`,
+    );
+  }
+  return n.startsWith('/') ? n : `/${n}`;
+}
+
+/**
+ * A named POSIX shared-memory segment, mapped into this process.
+ *
+ * The creator owns the name: its `close()` also removes the name (unless it
+ * called {@link SharedMemory.disown}); an opener's `close()` only unmaps.
+ * Python's `multiprocessing.shared_memory.SharedMemory(name=...)` and any C
+ * program using `shm_open` attach to the same bytes.
+ *
+ * @example
+ * ```ts
+ * using shm = SharedMemory.create('jobs', 4096);
+ * new Int32Array(shm.buffer)[0] = 42;
+ * ```
+ */
+export class SharedMemory {
+  readonly #name: string;
+  readonly #size: number;
+  readonly #readOnly: boolean;
+  #owner: boolean;
+  #unlinked = false;
+  #buffer: SharedArrayBuffer | undefined;
+  #windows: SharedArrayBuffer[] = [];
+  #closed = false;
+
+  private constructor(name: string, size: number, owner: boolean, readOnly: boolean, buffer: SharedArrayBuffer | undefined) {
+    this.#name = name;
+    this.#size = size;
+    this.#owner = owner;
+    this.#readOnly = readOnly;
+    this.#buffer = buffer;
+  }
+
+  /**
+   * Creates (or, per `options.creation`, opens) a segment of `size` bytes,
+   * zero-filled when new.
+   *
+   * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`
+   * (bad arguments); system errors `EEXIST`, `ENOENT`, `EACCES`, `ENOSPC`,
+   * `EMFILE`; `ERR_MULTIPROC_SIZE_MISMATCH` when an opened segment has another size.
+   */
+  static create(name: string, size: number, options?: SharedMemoryCreateOptions): SharedMemory {
+    const shmName = normalizeShmName(name);
+    validateInteger(size, 'size', 1);
+    const opts = validateOptions<SharedMemoryCreateOptions>(options, 'options', ['mode', 'creation']);
+    const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777);
+    const creation = opts.creation === undefined ? 'create' : validateOneOf(opts.creation, 'options.creation', creationModes);
+
+    if (creation === 'open') return SharedMemory.#openExisting(shmName, size, false);
+    if (creation === 'purgeAndCreate') {
+      try {
+        native.shmUnlink(shmName);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOENT') throw systemError(err, 'shared memory', shmName);
+      }
+    }
+    let fd: number;
+    try {
+      fd = native.shmOpen(shmName, native.O_RDWR | native.O_CREAT | native.O_EXCL, mode);
+    } catch (err) {
+      if (creation === 'openOrCreate' && (err as { code?: string }).code === 'EEXIST') {
+        return SharedMemory.#openExisting(shmName, size, false);
+      }
+      throw systemError(err, 'shared memory', shmName);
+    }
+    try {
+      ftruncateSync(fd, size);
+      const buffer = size <= maxBufferSize ? native.map(fd, 0, size, native.PROT_READ | native.PROT_WRITE, native.MAP_SHARED) : undefined;
+      return new SharedMemory(shmName, size, true, false, buffer);
+    } catch (err) {
+      try {
+        native.shmUnlink(shmName);
+      } catch {
+        // the name is gone already; the original error is what matters
+      }
+      throw systemError(err, 'shared memory', shmName);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Opens an existing segment. Its size is read from the segment.
+   *
+   * Errors: `ENOENT` (no such segment), `EACCES`, `ERR_MULTIPROC_SIZE_MISMATCH`
+   * (with `options.size`), and the argument errors of {@link SharedMemory.create}.
+   */
+  static open(name: string, options?: SharedMemoryOpenOptions): SharedMemory {
+    const shmName = normalizeShmName(name);
+    const opts = validateOptions<SharedMemoryOpenOptions>(options, 'options', ['size', 'readOnly']);
+    const size = opts.size === undefined ? undefined : validateInteger(opts.size, 'options.size', 1);
+    const readOnly = opts.readOnly === undefined ? false : opts.readOnly === true;
+    return SharedMemory.#openExisting(shmName, size, readOnly);
+  }
+
+  static #openExisting(shmName: string, size: number | undefined, readOnly: boolean): SharedMemory {
+    let fd: number;
+    try {
+      fd = native.shmOpen(shmName, readOnly ? native.O_RDONLY : native.O_RDWR, 0);
+    } catch (err) {
+      throw systemError(err, 'shared memory', shmName);
+    }
+    try {
+      const actual = fstatSync(fd).size;
+      if (size !== undefined && actual !== size) {
+        throw new SizeMismatchError(
+          `shared memory '${shmName}' has ${actual} bytes, not the ${size} required: open it without a size, or recreate it with creation 'purgeAndCreate'`,
+        );
+      }
+      if (actual === 0) {
+        throw new SizeMismatchError(`shared memory '${shmName}' is empty (0 bytes): its creator has not sized it yet`);
+      }
+      // A read-only segment is mapped copy-on-write: a stray write from
+      // JavaScript then changes this process's copy instead of faulting.
+      const prot = native.PROT_READ | native.PROT_WRITE;
+      const flags = readOnly ? native.MAP_PRIVATE : native.MAP_SHARED;
+      const buffer = actual <= maxBufferSize ? native.map(fd, 0, actual, prot, flags) : undefined;
+      return new SharedMemory(shmName, actual, false, readOnly, buffer);
+    } catch (err) {
+      throw systemError(err, 'shared memory', shmName);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The POSIX name, with its leading '/' (as in /dev/shm). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Size in bytes. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** True when this handle created the segment and will remove its name on close. */
+  get owner(): boolean {
+    return this.#owner;
+  }
+
+  /** True when mapped read-only (writes stay private to this process). */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** True after {@link SharedMemory.close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The whole segment as a SharedArrayBuffer aliasing the shared pages: no
+   * copy. `Atomics` on it are atomic across processes; posting it to a worker
+   * shares the same memory with that worker.
+   *
+   * Errors: `ERR_MULTIPROC_CLOSED`; `ERR_OUT_OF_RANGE` when the segment is
+   * larger than {@link maxBufferSize} (use {@link SharedMemory.view}).
+   */
+  get buffer(): SharedArrayBuffer {
+    this.#checkOpen();
+    if (this.#buffer === undefined) {
+      const e = new RangeError(
+        `shared memory '${this.#name}' has ${this.#size} bytes, more than one buffer can hold (${maxBufferSize}): use view(offset, length)`,
+      ) as RangeError & { code: string };
+      e.code = 'ERR_OUT_OF_RANGE';
+      throw e;
+    }
+    return this.#buffer;
+  }
+
+  /**
+   * A window of the segment as a Uint8Array, for segments of any size.
+   * Within the first {@link maxBufferSize} bytes this is a view of
+   * {@link SharedMemory.buffer}; beyond, the window is mapped on its own and
+   * unmapped with the segment.
+   */
+  view(offset: number, length: number): Uint8Array {
+    this.#checkOpen();
+    validateInteger(offset, 'offset', 0, this.#size);
+    validateInteger(length, 'length', 0, Math.min(this.#size - offset, maxBufferSize));
+    if (this.#buffer !== undefined) return new Uint8Array(this.#buffer, offset, length);
+    const page = native.PAGE_SIZE;
+    const start = Math.floor(offset / page) * page;
+    const span = offset - start + length;
+    let fd: number;
+    try {
+      fd = native.shmOpen(this.#name, this.#readOnly ? native.O_RDONLY : native.O_RDWR, 0);
+    } catch (err) {
+      throw systemError(err, 'shared memory', this.#name);
+    }
+    try {
+      const prot = native.PROT_READ | native.PROT_WRITE;
+      const window = native.map(fd, start, Math.max(span, 1), prot, this.#readOnly ? native.MAP_PRIVATE : native.MAP_SHARED);
+      this.#windows.push(window);
+      return new Uint8Array(window, offset - start, length);
+    } catch (err) {
+      throw systemError(err, 'shared memory', this.#name);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Gives up ownership: `close()` will no longer remove the name, so the
+   * segment outlives this process until someone calls `unlink()`.
+   */
+  disown(): void {
+    this.#owner = false;
+  }
+
+  /**
+   * Removes the name (shm_unlink). Processes that have it mapped keep their
+   * mapping; new `open` calls fail with ENOENT. Anyone may unlink.
+   *
+   * Errors: `ENOENT` when the name is already gone (unlinking twice), `EACCES`.
+   */
+  unlink(): void {
+    try {
+      native.shmUnlink(this.#name);
+    } catch (err) {
+      throw systemError(err, 'shared memory', this.#name);
+    } finally {
+      this.#owner = false;
+    }
+    this.#unlinked = true;
+  }
+
+  /**
+   * Unmaps the segment from this process (all threads), and removes the name
+   * if this handle owns it. Idempotent. Buffers obtained earlier stay valid
+   * memory but no longer alias the segment.
+   *
+   * Errors: `ERR_MULTIPROC_BUSY` when this thread holds a {@link Mutex} inside
+   * the segment (release it first).
+   */
+  close(): void {
+    if (this.#closed) return;
+    for (const b of [this.#buffer, ...this.#windows]) {
+      if (b !== undefined && native.mutexHeldIn(b) > 0) {
+        throw new BusyError(`shared memory '${this.#name}': this thread holds a mutex inside it; release it before closing`);
+      }
+    }
+    this.#closed = true;
+    for (const b of [this.#buffer, ...this.#windows]) if (b !== undefined) native.release(b);
+    this.#windows = [];
+    if (this.#owner && !this.#unlinked) {
+      try {
+        native.shmUnlink(this.#name);
+      } catch {
+        // someone else removed it already: the goal is reached
+      }
+      this.#unlinked = true;
+    }
+  }
+
+  /** Same as {@link SharedMemory.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`shared memory '${this.#name}' is closed`);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Waiting on futex words, two ways, with one algorithm.
+ *
+ * Each primitive describes its wait loop once, as a generator that yields
+ * "wait until the word at `offset` no longer holds `expected`" requests. The
+ * async driver waits through the addon's futex service (no thread per waiter,
+ * no polling; the event loop keeps running); the sync driver blocks the
+ * calling thread in futex(2). Cleanup after a timeout or abort happens in the
+ * generator's `finally`.
+ *
+ * @internal
+ */
+import { native, WaitResult } from '../binding/native.js';
+import { AbortError, TimeoutError } from '../errors.js';
+
+/** One wait: until the 32-bit word at `offset` differs from `expected`, or `slice` ms pass. @internal */
+export interface WaitRequest {
+  offset: number;
+  expected: number;
+  /** Wake up after this many ms even if nobody woke us (for liveness checks). */
+  slice?: number;
+}
+
+/** A wait loop. `next(true)` means woken (or value changed), `next(false)` means the slice ran out. @internal */
+export type WaitLoop<R> = Generator<WaitRequest, R, boolean>;
+
+const pending = new Map<number, () => void>();
+let nextId = 1;
+native.futexSetCallback((ids: number[]) => {
+  for (const id of ids) pending.get(id)?.();
+});
+
+const kIndefinite = -1;
+
+function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signal: AbortSignal | undefined): boolean | Promise<boolean> {
+  const id = nextId++;
+  if (nextId > Number.MAX_SAFE_INTEGER) nextId = 1;
+  if (native.futexWaitAsync(buffer, req.offset, req.expected, id) === 1) return true;
+  return new Promise<boolean>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      pending.delete(id);
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      native.futexCancelAsync(id);
+      done();
+      reject(new AbortError(undefined, { cause: signal?.reason }));
+    };
+    pending.set(id, () => {
+      done();
+      resolve(true);
+    });
+    if (ms !== kIndefinite) {
+      timer = setTimeout(() => {
+        native.futexCancelAsync(id);
+        done();
+        resolve(false);
+      }, ms);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** @internal */
+export interface DriveOptions {
+  timeout: number;
+  signal?: AbortSignal | undefined;
+  /** What is waited for, for error messages: "mutex 'jobs'". */
+  what: string;
+}
+
+function slice(req: WaitRequest, deadline: number): number {
+  const left = deadline === Infinity ? Infinity : Math.max(0, deadline - performance.now());
+  const ms = Math.min(left, req.slice ?? Infinity);
+  return ms === Infinity ? kIndefinite : Math.ceil(ms);
+}
+
+/** @internal */
+export function timeoutError(opts: DriveOptions): TimeoutError {
+  return new TimeoutError(`timed out after ${opts.timeout} ms waiting for ${opts.what}`, opts.timeout);
+}
+
+/** Runs a wait loop without blocking the event loop. @internal */
+export async function driveAsync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts: DriveOptions): Promise<R> {
+  const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
+  let woken = true;
+  try {
+    if (opts.signal?.aborted) throw new AbortError(undefined, { cause: opts.signal.reason });
+    for (;;) {
+      const step = loop.next(woken);
+      if (step.done) return step.value;
+      const req = step.value;
+      if (deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
+      const r = waitOnce(buffer, req, slice(req, deadline), opts.signal);
+      woken = r === true || r === false ? r : await r;
+      if (!woken && deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
+    }
+  } finally {
+    loop.return(undefined as R);
+  }
+}
+
+/** Runs a wait loop, blocking the calling thread (meant for worker threads). @internal */
+export function driveSync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts: DriveOptions): R {
+  const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
+  let woken = true;
+  try {
+    for (;;) {
+      const step = loop.next(woken);
+      if (step.done) return step.value;
+      const req = step.value;
+      if (deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
+      const r = native.futexWait(buffer, req.offset, req.expected, slice(req, deadline));
+      woken = r !== WaitResult.TimedOut;
+      if (!woken && deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
+    }
+  } finally {
+    loop.return(undefined as R);
+  }
+}
+
+/** Wakes up to `count` waiters (all when omitted) on the word at `offset`, in every process. @internal */
+export function wake(buffer: SharedArrayBuffer, offset: number, count = -1): number {
+  return native.futexWake(buffer, offset, count);
+}

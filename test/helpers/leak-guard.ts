@@ -1,0 +1,57 @@
+/**
+ * After each test: fail if the test left named objects of ours in /dev/shm
+ * (or /dev/mqueue), or child processes of this process still alive.
+ */
+import { afterEach } from 'node:test';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { TEST_PREFIX } from './names.js';
+
+function ours(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const mine = `-${process.pid}-`;
+  return readdirSync(dir).filter((n) => n.includes(TEST_PREFIX) && n.includes(mine));
+}
+
+/** Pids of live (non-zombie) children of this process. */
+export function liveChildren(): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === process.pid && fields[0] !== 'Z') out.push(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out;
+}
+
+/** Installs the guard for every test of the calling file. */
+export function leakGuard(): void {
+  afterEach(async () => {
+    // Children that were just killed may need a moment to be reaped.
+    let children = liveChildren();
+    for (let i = 0; i < 50 && children.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      children = liveChildren();
+    }
+    const shm = ours('/dev/shm');
+    const mq = ours('/dev/mqueue');
+    const problems: string[] = [];
+    if (shm.length > 0) problems.push(`left in /dev/shm: ${shm.join(', ')}`);
+    if (mq.length > 0) problems.push(`left in /dev/mqueue: ${mq.join(', ')}`);
+    if (children.length > 0) problems.push(`child processes still alive: ${children.join(', ')}`);
+    if (problems.length > 0) {
+      for (const c of children) {
+        try {
+          process.kill(c, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      throw new Error(`leak guard: ${problems.join('; ')}`);
+    }
+  });
+}

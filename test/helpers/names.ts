@@ -1,0 +1,13 @@
+/** Unique names per test, recognisable by the leak guard. */
+import { randomBytes } from 'node:crypto';
+
+/** Prefix of every name a test creates. */
+export const TEST_PREFIX = 'mpt';
+
+let counter = 0;
+
+/** A fresh name like 'mpt-1234-7-a1b2c3' (valid for SharedMemory and named primitives). */
+export function uniqueName(tag = 'x'): string {
+  counter++;
+  return `${TEST_PREFIX}-${tag}-${process.pid}-${counter}-${randomBytes(3).toString('hex')}`;
+}
