@@ -22,6 +22,14 @@
 
 namespace multiproc {
 
+// The largest buffer V8 accepts. V8 11.9 (Node 22+) renamed the constant to
+// kMaxByteLength; V8 13 (Node 24) removed the old TypedArray::kMaxLength.
+#if V8_MAJOR_VERSION >= 12
+constexpr size_t kMaxBufferLength = v8::TypedArray::kMaxByteLength;
+#else
+constexpr size_t kMaxBufferLength = v8::TypedArray::kMaxLength;
+#endif
+
 using v8::BackingStore;
 using v8::Context;
 using v8::FunctionCallbackInfo;
@@ -86,7 +94,7 @@ void Map(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   if (length == 0) return ThrowRangeError(isolate, "length must be positive");
-  if (length > v8::TypedArray::kMaxLength) {
+  if (length > kMaxBufferLength) {
     return ThrowRangeError(isolate, "length exceeds the largest buffer; map a window");
   }
   if (offset % PageSize() != 0) {
@@ -168,7 +176,7 @@ void InitMapping(Local<Context> context, Local<Object> exports) {
   SetMethod(context, exports, "map", Map);
   SetMethod(context, exports, "release", Release);
   SetMethod(context, exports, "msync", Msync);
-  SetConstant(context, exports, "MAX_BUFFER", static_cast<double>(v8::TypedArray::kMaxLength));
+  SetConstant(context, exports, "MAX_BUFFER", static_cast<double>(kMaxBufferLength));
   SetConstant(context, exports, "PAGE_SIZE", static_cast<double>(PageSize()));
   SetConstant(context, exports, "PROT_READ", PROT_READ);
   SetConstant(context, exports, "PROT_WRITE", PROT_WRITE);
