@@ -4,6 +4,8 @@
  */
 export { SharedMemory, maxBufferSize } from './shm/shared-memory.js';
 export type { CreationMode, SharedMemoryCreateOptions, SharedMemoryOpenOptions } from './shm/shared-memory.js';
+export { MemoryMap } from './mmap/memory-map.js';
+export type { MemoryMapAccess, MemoryMapCreateOptions, MemoryMapFlushOptions, MemoryMapOpenOptions } from './mmap/memory-map.js';
 export { Mutex, MutexGuard } from './sync/mutex.js';
 export type { NamedCreateOptions, WaitOptions, WaitSyncOptions } from './sync/placement.js';
 export {
