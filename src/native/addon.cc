@@ -1,5 +1,6 @@
 // Entry point: one function per mechanism adds its methods to the exports.
 // Context-aware, so worker threads may load the addon too.
+#include <dlfcn.h>
 #include <node.h>
 
 #include "futex.h"
@@ -7,7 +8,23 @@
 #include "mutex.h"
 #include "shm.h"
 
+namespace {
+
+// Node unloads an addon when the last environment that loaded it goes away,
+// but libuv may still run our close callbacks after that, and robust-list
+// entries and backing-store deleters may point into our code. Pin the
+// library for the life of the process.
+void PinLibrary() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&PinLibrary), &info) != 0 && info.dli_fname != nullptr) {
+    dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
+
+}  // namespace
+
 NODE_MODULE_INIT(/* exports, module, context */) {
+  PinLibrary();
   multiproc::InitMapping(context, exports);
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);

@@ -80,7 +80,6 @@ struct Held {
 };
 
 struct ThreadState {
-  bool initialized = false;
   bool robust = false;
   uint32_t tid = 0;
   struct robust_list_head* head = nullptr;
@@ -95,11 +94,15 @@ struct OwnHead {
   struct robust_list_head head;
 };
 
-thread_local ThreadState state;
+// Heap-allocated and never freed: the held list owns backing-store
+// references, and releasing those from a thread-exit destructor would run
+// after V8 has been torn down.
+thread_local ThreadState* current = nullptr;
 
 ThreadState& Thread() {
-  if (state.initialized) return state;
-  state.initialized = true;
+  if (current != nullptr) return *current;
+  current = new ThreadState();
+  ThreadState& state = *current;
   state.tid = static_cast<uint32_t>(syscall(SYS_gettid));
   struct robust_list_head* head = nullptr;
   size_t len = 0;

@@ -65,33 +65,6 @@ void SetConstant(Local<Context> context, Local<Object> target, const char* name,
   target->Set(context, Str(isolate, name), Number::New(isolate, value)).Check();
 }
 
-bool GetWord(const FunctionCallbackInfo<Value>& args, int index, size_t span,
-             size_t align, WordRef* out) {
-  Isolate* isolate = args.GetIsolate();
-  if (!args[index]->IsSharedArrayBuffer()) {
-    ThrowTypeError(isolate, "expected a SharedArrayBuffer");
-    return false;
-  }
-  Local<SharedArrayBuffer> sab = args[index].As<SharedArrayBuffer>();
-  double offset;
-  if (!GetNumber(args, index + 1, &offset)) return false;
-  size_t length = sab->ByteLength();
-  if (offset < 0 || offset != std::floor(offset) ||
-      offset + static_cast<double>(span) > static_cast<double>(length)) {
-    ThrowRangeError(isolate, "offset is outside the buffer");
-    return false;
-  }
-  size_t off = static_cast<size_t>(offset);
-  uintptr_t addr = reinterpret_cast<uintptr_t>(sab->Data()) + off;
-  if (addr % align != 0) {
-    ThrowRangeError(isolate, "offset is not aligned");
-    return false;
-  }
-  out->ptr = reinterpret_cast<uint32_t*>(addr);
-  out->buffer = sab;
-  return true;
-}
-
 bool GetNumber(const FunctionCallbackInfo<Value>& args, int index, double* out) {
   if (!args[index]->IsNumber()) {
     ThrowTypeError(args.GetIsolate(), "expected a number");

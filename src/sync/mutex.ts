@@ -2,12 +2,15 @@
  * A robust mutex shared by processes and threads.
  */
 import { LockFlags, LockResult, native } from '../binding/native.js';
-import { DeadlockError, NotOwnerError } from '../errors.js';
+import { AbortError, DeadlockError, NotOwnerError } from '../errors.js';
 import type { SharedMemory } from '../shm/shared-memory.js';
 import { createNamed, Kind, openNamed, Placed, placeIn, type NamedCreateOptions, type Placement, type WaitOptions, type WaitSyncOptions } from './placement.js';
 import { Primitive } from './primitive.js';
-import { driveAsync, timeoutError, type WaitLoop } from './wait.js';
+import { driveAsync, timeoutError, type DriveOptions, type WaitLoop } from './wait.js';
 
+// Module-level bindings: a property load on the addon's large exports object
+// costs more than the lock itself.
+const { mutexTryLock, mutexUnlock } = native;
 const TID_MASK = 0x3fffffff;
 const WAITERS = 0x80000000 | 0;
 /** Spins of the blocking path before it sleeps (see mutex.cc). */
@@ -59,8 +62,9 @@ export class MutexGuard {
  *   wakes a waiter; the next acquirer gets it with `guard.ownerDied === true`.
  * - Fair enough: a waiter that has waited over a millisecond reserves the lock
  *   for itself, so a busy holder cannot keep taking it back.
- * - A thread that tries to take a mutex it already holds gets a
- *   {@link DeadlockError} instead of hanging.
+ * - A thread that blocks (`acquireSync`) on a mutex it already holds gets a
+ *   {@link DeadlockError} instead of hanging; async tasks of the holding
+ *   thread queue behind it.
  *
  * The lock belongs to the thread that acquired it; release it on that thread.
  *
@@ -108,35 +112,50 @@ export class Mutex extends Primitive {
 
   /**
    * Takes the lock if it is free, without waiting.
-   * @returns a guard, or `null` when another thread holds the lock.
-   * Errors: `ERR_MULTIPROC_DEADLOCK` (this thread holds it), `ERR_MULTIPROC_CLOSED`.
+   * @returns a guard, or `null` when the lock is held (by any thread, this one included).
+   * Errors: `ERR_MULTIPROC_CLOSED`.
    */
   tryAcquire(): MutexGuard | null {
     this.checkOpen();
-    const r = native.mutexTryLock(this.buffer, this.offset, 0);
+    const r = mutexTryLock(this.buffer, this.offset, 0);
     if (r === LockResult.Acquired) return new MutexGuard(this, false);
     if (r === LockResult.AcquiredOwnerDied) return new MutexGuard(this, true);
-    if (r === LockResult.Deadlock) throw this.#deadlock();
     return null;
   }
 
   /**
    * Waits for the lock without blocking the event loop.
-   * Errors: `ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`, `ERR_MULTIPROC_DEADLOCK`,
-   * `ERR_MULTIPROC_CLOSED`, argument errors.
+   *
+   * The lock belongs to a thread, not to a promise chain: when another task of
+   * this same thread holds it, this call waits for that task's release (a
+   * task waiting on a lock it holds itself ends by its timeout).
+   *
+   * Errors: `ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`, `ERR_MULTIPROC_CLOSED`,
+   * argument errors.
    */
   async acquire(options?: WaitOptions): Promise<MutexGuard> {
     const opts = this.waitOptions(options, true);
-    const fast = native.mutexTryLock(this.buffer, this.offset, 0);
-    if (fast === LockResult.Acquired) return new MutexGuard(this, false);
-    const r = await driveAsync(this.buffer, this.#loop(fast), opts);
-    return new MutexGuard(this, r === LockResult.AcquiredOwnerDied);
+    let r = mutexTryLock(this.buffer, this.offset, 0);
+    if (r === LockResult.Acquired) return new MutexGuard(this, false);
+    const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
+    for (;;) {
+      if (r === LockResult.Deadlock) {
+        await localRelease(this.buffer, this.offset, deadline, opts);
+      } else {
+        r = await driveAsync(this.buffer, this.#loop(r), { ...opts, deadline });
+        if (r !== LockResult.Deadlock) return new MutexGuard(this, r === LockResult.AcquiredOwnerDied);
+        continue;
+      }
+      r = mutexTryLock(this.buffer, this.offset, 0);
+      if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return new MutexGuard(this, r === LockResult.AcquiredOwnerDied);
+    }
   }
 
   /**
    * Waits for the lock, blocking this thread (spins briefly first). Meant for
    * worker threads; on the main thread it stalls the event loop.
-   * Errors: as {@link Mutex.acquire}, without `ABORT_ERR`.
+   * Errors: `ERR_MULTIPROC_TIMEOUT`, `ERR_MULTIPROC_DEADLOCK` (this thread
+   * holds the lock), `ERR_MULTIPROC_CLOSED`, argument errors.
    */
   acquireSync(options?: WaitSyncOptions): MutexGuard {
     const opts = this.waitOptions(options, false);
@@ -151,9 +170,10 @@ export class Mutex extends Primitive {
    * Errors: `ERR_MULTIPROC_NOT_OWNER` when this thread does not hold it.
    */
   release(): void {
-    if (native.mutexUnlock(this.buffer, this.offset) !== 0) {
+    if (mutexUnlock(this.buffer, this.offset) !== 0) {
       throw new NotOwnerError(`${this.label} is not held by this thread: release it on the thread that acquired it, once`);
     }
+    if (localWaiting > 0) notifyLocal(this.buffer, this.offset);
   }
 
   /** True when some thread (in any process) holds the lock right now. */
@@ -177,7 +197,8 @@ export class Mutex extends Primitive {
           acquired = true;
           return r;
         }
-        if (r === LockResult.Deadlock) throw this.#deadlock();
+        // Another task of this thread took it meanwhile: acquire() waits for its release.
+        if (r === LockResult.Deadlock) return r;
         if (r === LockResult.WaitHandoff) {
           const h = Atomics.load(this.i32, this.index + 1);
           // The slice bounds how long a reservation by a dead waiter can stall us.
@@ -190,10 +211,64 @@ export class Mutex extends Primitive {
           flags |= LockFlags.Woken;
         }
         if (performance.now() - start > STARVING_MS) flags |= LockFlags.Starving;
-        r = native.mutexTryLock(this.buffer, this.offset, flags);
+        r = mutexTryLock(this.buffer, this.offset, flags);
       }
     } finally {
       if (!acquired) native.mutexGiveUp(this.buffer, this.offset);
     }
   }
+}
+
+// Async acquirers whose own thread holds the lock wait here for that
+// thread's release; the kernel is not involved because the waker is us.
+const localWaiters = new Map<SharedArrayBuffer, Map<number, Array<() => void>>>();
+let localWaiting = 0;
+
+function notifyLocal(buffer: SharedArrayBuffer, offset: number): void {
+  const byOffset = localWaiters.get(buffer);
+  const list = byOffset?.get(offset);
+  if (list === undefined) return;
+  byOffset!.delete(offset);
+  if (byOffset!.size === 0) localWaiters.delete(buffer);
+  localWaiting -= list.length;
+  for (const wake of list) wake();
+}
+
+function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: number, opts: DriveOptions): Promise<void> {
+  if (opts.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: opts.signal.reason }));
+  if (deadline !== Infinity && performance.now() >= deadline) return Promise.reject(timeoutError(opts));
+  return new Promise<void>((resolve, reject) => {
+    let byOffset = localWaiters.get(buffer);
+    if (byOffset === undefined) localWaiters.set(buffer, (byOffset = new Map()));
+    let list = byOffset.get(offset);
+    if (list === undefined) byOffset.set(offset, (list = []));
+    let timer: NodeJS.Timeout | undefined;
+    const remove = (): void => {
+      const i = list!.indexOf(wake);
+      if (i >= 0) {
+        list!.splice(i, 1);
+        localWaiting--;
+      }
+      if (timer !== undefined) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    const wake = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = (): void => {
+      remove();
+      reject(new AbortError(undefined, { cause: opts.signal?.reason }));
+    };
+    list.push(wake);
+    localWaiting++;
+    if (deadline !== Infinity) {
+      timer = setTimeout(() => {
+        remove();
+        reject(timeoutError(opts));
+      }, Math.max(0, Math.ceil(deadline - performance.now())));
+    }
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

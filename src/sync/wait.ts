@@ -69,6 +69,8 @@ export interface DriveOptions {
   signal?: AbortSignal | undefined;
   /** What is waited for, for error messages: "mutex 'jobs'". */
   what: string;
+  /** Absolute deadline (performance.now() ms) when a caller spreads one timeout over several waits. */
+  deadline?: number;
 }
 
 function slice(req: WaitRequest, deadline: number): number {
@@ -84,7 +86,7 @@ export function timeoutError(opts: DriveOptions): TimeoutError {
 
 /** Runs a wait loop without blocking the event loop. @internal */
 export async function driveAsync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts: DriveOptions): Promise<R> {
-  const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
+  const deadline = opts.deadline ?? (opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout);
   let woken = true;
   try {
     if (opts.signal?.aborted) throw new AbortError(undefined, { cause: opts.signal.reason });
@@ -104,7 +106,7 @@ export async function driveAsync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>
 
 /** Runs a wait loop, blocking the calling thread (meant for worker threads). @internal */
 export function driveSync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts: DriveOptions): R {
-  const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
+  const deadline = opts.deadline ?? (opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout);
   let woken = true;
   try {
     for (;;) {

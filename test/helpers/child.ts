@@ -26,7 +26,7 @@ export interface ChildResult {
 }
 
 export interface ChildOptions {
-  /** Extra arguments, available as process.argv.slice(2) in the child. */
+  /** Extra arguments, available as process.argv.slice(1) in the child. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
   /** Kill the child (SIGKILL) and fail after this many ms. Default 60000. */
