@@ -74,16 +74,14 @@ enum Flags : int {
   kCheckHandoff = 4,   // the reservation has stood long: is its owner alive?
 };
 
-struct Held {
-  uint32_t* word;
-  std::shared_ptr<BackingStore> keep;  // keeps the memory mapped while held
-};
-
 struct ThreadState {
   bool robust = false;
   uint32_t tid = 0;
   struct robust_list_head* head = nullptr;
-  std::vector<Held> held;
+  // Words this thread holds. TypeScript keeps their buffers reachable while
+  // held, and the environment cleanup hook releases what is left, so the
+  // memory outlives every entry.
+  std::vector<uint32_t*> held;
 };
 
 // A robust-list head of our own, for a thread whose libc registered none.
@@ -94,9 +92,8 @@ struct OwnHead {
   struct robust_list_head head;
 };
 
-// Heap-allocated and never freed: the held list owns backing-store
-// references, and releasing those from a thread-exit destructor would run
-// after V8 has been torn down.
+// Heap-allocated and never freed: no destructor may run at thread exit,
+// after V8 is gone.
 thread_local ThreadState* current = nullptr;
 
 ThreadState& Thread() {
@@ -163,15 +160,13 @@ inline void SetPending(ThreadState& t, uint32_t* word) {
 }
 
 bool HeldByThisThread(ThreadState& t, uint32_t* word) {
-  for (const Held& h : t.held) {
-    if (h.word == word) return true;
+  for (uint32_t* h : t.held) {
+    if (h == word) return true;
   }
   return false;
 }
 
-int TryLock(ThreadState& t, uint32_t* word, int flags,
-            const std::shared_ptr<BackingStore>* keep_in,
-            v8::Local<v8::SharedArrayBuffer> buffer) {
+int TryLock(ThreadState& t, uint32_t* word, int flags) {
   std::atomic<uint32_t>* w = Word(word);
   std::atomic<uint32_t>* handoff = Word(Handoff(word));
   for (int attempt = 0; attempt < 64; attempt++) {
@@ -191,7 +186,7 @@ int TryLock(ThreadState& t, uint32_t* word, int flags,
       if (w->compare_exchange_strong(v, next)) {
         Enqueue(t, word);
         SetPending(t, nullptr);
-        t.held.push_back(Held{word, keep_in ? *keep_in : buffer->GetBackingStore()});
+        t.held.push_back(word);
         if (h == t.tid) {
           handoff->store(0);
           FutexWake(Handoff(word), INT_MAX);
@@ -223,7 +218,7 @@ void TryLockJs(const FunctionCallbackInfo<Value>& args) {
   WordRef ref;
   int32_t flags;
   if (!GetWord(args, 0, kMutexSize, 8, &ref) || !GetInt32(args, 2, &flags)) return;
-  args.GetReturnValue().Set(TryLock(Thread(), ref.ptr, flags, nullptr, ref.buffer));
+  args.GetReturnValue().Set(TryLock(Thread(), ref.ptr, flags));
 }
 
 // mutexLock(buffer, offset, timeoutMs, spins) -> Result (blocks this thread)
@@ -236,13 +231,12 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   ThreadState& t = Thread();
-  std::shared_ptr<BackingStore> keep = ref.buffer->GetBackingStore();
   uint32_t* word = ref.ptr;
-  int r = TryLock(t, word, 0, &keep, ref.buffer);
+  int r = TryLock(t, word, 0);
   // Spin briefly: on a handoff between two running threads the lock is often
   // free again within a microsecond, far cheaper than a sleep and a wake.
   for (int i = 0; r == kWaitWord && i < spins; i++) {
-    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, 0, &keep, ref.buffer);
+    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, 0);
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -273,7 +267,7 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
     }
     if (e != 0 && e != EAGAIN && e != ETIMEDOUT) return ThrowErrno(args.GetIsolate(), e, "futex");
     if (NowMs() - start > 1.0) flags |= kStarving;
-    r = TryLock(t, word, flags, &keep, ref.buffer);
+    r = TryLock(t, word, flags);
   }
   if (r == kWaitWord || r == kWaitHandoff) {
     // We may have consumed a wake meant for the next owner: pass it on.
@@ -293,7 +287,7 @@ void UnlockJs(const FunctionCallbackInfo<Value>& args) {
   uint32_t* word = ref.ptr;
   std::atomic<uint32_t>* w = Word(word);
   size_t i = t.held.size();
-  while (i > 0 && t.held[i - 1].word != word) i--;
+  while (i > 0 && t.held[i - 1] != word) i--;
   if (i == 0 || (w->load() & kTidMask) != t.tid) return args.GetReturnValue().Set(kNotOwner);
   SetPending(t, word);
   Dequeue(t, word);
@@ -328,8 +322,8 @@ void HeldInJs(const FunctionCallbackInfo<Value>& args) {
   uintptr_t base = reinterpret_cast<uintptr_t>(sab->Data());
   uintptr_t end = base + sab->ByteLength();
   int n = 0;
-  for (const Held& h : Thread().held) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(h.word);
+  for (uint32_t* h : Thread().held) {
+    uintptr_t p = reinterpret_cast<uintptr_t>(h);
     if (p >= base && p < end) n++;
   }
   args.GetReturnValue().Set(n);
@@ -345,9 +339,32 @@ void InfoJs(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(info);
 }
 
+// Environment teardown (a worker ending, terminate()): release what this
+// thread still holds the way the kernel would at thread death, marking each
+// word OWNER_DIED, while the memory is still certain to be mapped.
+void ReleaseHeldAtExit(void*) {
+  if (current == nullptr) return;
+  ThreadState& t = *current;
+  for (size_t i = t.held.size(); i-- > 0;) {
+    uint32_t* word = t.held[i];
+    SetPending(t, word);
+    Dequeue(t, word);
+    uint32_t old = Word(word)->load();
+    uint32_t next;
+    do {
+      if ((old & kTidMask) != t.tid) break;
+      next = (old & kWaiters) | kOwnerDied;
+    } while (!Word(word)->compare_exchange_weak(old, next));
+    SetPending(t, nullptr);
+    if (old & kWaiters) FutexWake(word, 1);
+  }
+  t.held.clear();
+}
+
 }  // namespace
 
 void InitMutex(Local<Context> context, Local<Object> exports) {
+  node::AddEnvironmentCleanupHook(context->GetIsolate(), ReleaseHeldAtExit, nullptr);
   SetMethod(context, exports, "mutexTryLock", TryLockJs);
   SetMethod(context, exports, "mutexLock", LockJs);
   SetMethod(context, exports, "mutexUnlock", UnlockJs);

@@ -12,6 +12,7 @@ import { driveAsync, timeoutError, type DriveOptions, type WaitLoop } from './wa
 // costs more than the lock itself.
 const { mutexTryLock, mutexUnlock } = native;
 const TID_MASK = 0x3fffffff;
+const heldBuffers: SharedArrayBuffer[] = [];
 const WAITERS = 0x80000000 | 0;
 /** Spins of the blocking path before it sleeps (see mutex.cc). */
 const SYNC_SPINS = 200;
@@ -118,8 +119,8 @@ export class Mutex extends Primitive {
   tryAcquire(): MutexGuard | null {
     this.checkOpen();
     const r = mutexTryLock(this.buffer, this.offset, 0);
-    if (r === LockResult.Acquired) return new MutexGuard(this, false);
-    if (r === LockResult.AcquiredOwnerDied) return new MutexGuard(this, true);
+    if (r === LockResult.Acquired) return this.#held(false);
+    if (r === LockResult.AcquiredOwnerDied) return this.#held(true);
     return null;
   }
 
@@ -136,18 +137,18 @@ export class Mutex extends Primitive {
   async acquire(options?: WaitOptions): Promise<MutexGuard> {
     const opts = this.waitOptions(options, true);
     let r = mutexTryLock(this.buffer, this.offset, 0);
-    if (r === LockResult.Acquired) return new MutexGuard(this, false);
+    if (r === LockResult.Acquired) return this.#held(false);
     const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
     for (;;) {
       if (r === LockResult.Deadlock) {
         await localRelease(this.buffer, this.offset, deadline, opts);
       } else {
         r = await driveAsync(this.buffer, this.#loop(r), { ...opts, deadline });
-        if (r !== LockResult.Deadlock) return new MutexGuard(this, r === LockResult.AcquiredOwnerDied);
+        if (r !== LockResult.Deadlock) return this.#held(r === LockResult.AcquiredOwnerDied);
         continue;
       }
       r = mutexTryLock(this.buffer, this.offset, 0);
-      if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return new MutexGuard(this, r === LockResult.AcquiredOwnerDied);
+      if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return this.#held(r === LockResult.AcquiredOwnerDied);
     }
   }
 
@@ -160,7 +161,7 @@ export class Mutex extends Primitive {
   acquireSync(options?: WaitSyncOptions): MutexGuard {
     const opts = this.waitOptions(options, false);
     const r = native.mutexLock(this.buffer, this.offset, opts.timeout === Infinity ? -1 : opts.timeout, SYNC_SPINS);
-    if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return new MutexGuard(this, r === LockResult.AcquiredOwnerDied);
+    if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return this.#held(r === LockResult.AcquiredOwnerDied);
     if (r === LockResult.Deadlock) throw this.#deadlock();
     throw timeoutError(opts);
   }
@@ -173,6 +174,9 @@ export class Mutex extends Primitive {
     if (mutexUnlock(this.buffer, this.offset) !== 0) {
       throw new NotOwnerError(`${this.label} is not held by this thread: release it on the thread that acquired it, once`);
     }
+    const i = heldBuffers.lastIndexOf(this.buffer);
+    if (i === heldBuffers.length - 1) heldBuffers.pop();
+    else if (i >= 0) heldBuffers.splice(i, 1);
     if (localWaiting > 0) notifyLocal(this.buffer, this.offset);
   }
 
@@ -180,6 +184,14 @@ export class Mutex extends Primitive {
   get locked(): boolean {
     this.checkOpen();
     return (Atomics.load(this.i32, this.index) & TID_MASK) !== 0;
+  }
+
+  // While a lock is held its memory must stay mapped: the thread's robust
+  // list points into it. This stack keeps the buffer reachable even if the
+  // caller drops every reference to the mutex and its guard.
+  #held(ownerDied: boolean): MutexGuard {
+    heldBuffers.push(this.buffer);
+    return new MutexGuard(this, ownerDied);
   }
 
   #deadlock(): DeadlockError {
