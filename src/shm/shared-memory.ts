@@ -238,9 +238,11 @@ export class SharedMemory {
   view(offset: number, length: number): Uint8Array {
     this.#checkOpen();
     validateInteger(offset, 'offset', 0, this.#size);
-    validateInteger(length, 'length', 0, Math.min(this.#size - offset, maxBufferSize));
-    if (this.#buffer !== undefined) return new Uint8Array(this.#buffer, offset, length);
     const page = native.PAGE_SIZE;
+    // A window starts on a page boundary, so its slack counts against the buffer limit.
+    const slack = this.#buffer === undefined ? offset % page : 0;
+    validateInteger(length, 'length', 0, Math.min(this.#size - offset, maxBufferSize - slack));
+    if (this.#buffer !== undefined) return new Uint8Array(this.#buffer, offset, length);
     const start = Math.floor(offset / page) * page;
     const span = offset - start + length;
     let fd: number;
