@@ -21,6 +21,10 @@ export const codes = {
   INCOMPATIBLE: 'ERR_MULTIPROC_INCOMPATIBLE',
   BUSY: 'ERR_MULTIPROC_BUSY',
   NATIVE_LOAD: 'ERR_MULTIPROC_NATIVE_LOAD',
+  MESSAGE_TOO_LARGE: 'ERR_MULTIPROC_MESSAGE_TOO_LARGE',
+  PROTOCOL: 'ERR_MULTIPROC_PROTOCOL',
+  AUTH_FAILED: 'ERR_MULTIPROC_AUTH_FAILED',
+  PEER_CLOSED: 'ERR_MULTIPROC_PEER_CLOSED',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -252,4 +256,22 @@ export function validateSignal(value: unknown, what = 'options.signal'): AbortSi
     throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be an instance of AbortSignal. Received ${describe(value)}`);
   }
   return value;
+}
+
+/** A message is larger than the channel's `maxMessageSize` (or the kernel's limit); nothing was sent. */
+export class MessageTooLargeError extends IpcError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(message: string, size: number, limit: number) {
+    super(codes.MESSAGE_TOO_LARGE, message);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A peer sent bytes that are not a valid frame; that connection was closed. */
+export class ProtocolError extends IpcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(codes.PROTOCOL, message, options);
+  }
 }

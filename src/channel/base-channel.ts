@@ -1,0 +1,402 @@
+/**
+ * What every transport shares (after CPython's connection.py: one base class
+ * holds the checks; transports override only how frames move).
+ *
+ * Subclasses implement `_send`, `_trySend`, `_receive`, `_close`, `_destroy`.
+ * Push-based transports (streams, sockets) extend {@link InboxChannel}
+ * instead, which implements `_receive` over a local inbox.
+ */
+import { AbortError, ClosedError, MessageTooLargeError, TimeoutError, rangeError, typeError, validateInteger, validateOptions, validateSignal, validateTimeout } from '../errors.js';
+import type { ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from './channel.js';
+import type { Codec } from './codec.js';
+import type { Frame } from './framing.js';
+
+/** Default `maxMessageSize`: 64 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+
+/** A deadline and a signal, carried through a transport's wait. @internal */
+export interface Wait {
+  /** performance.now() deadline, or Infinity. */
+  deadline: number;
+  timeout: number;
+  signal: AbortSignal | undefined;
+  what: string;
+}
+
+/** The type selector of a receive, by the System V rule. @internal */
+export type TypeSelector = number;
+
+/** @internal */
+export interface BaseChannelInit<T> {
+  traits: ChannelTraits;
+  codec: Codec<T>;
+  maxMessageSize: number;
+  /** "pipe (fd 3)", "fifo '/tmp/x'": used in messages. */
+  label: string;
+  canSend: boolean;
+  canReceive: boolean;
+}
+
+/** Common options of channel constructors. */
+export interface ChannelOptions<T> {
+  /** 'raw' | 'json' | 'structured' | 'msgpack' or a custom {@link Codec}. */
+  codec?: import('./codec.js').CodecOption<T>;
+  /** Largest encoded message, in bytes. Default 64 MiB (transports may lower it to their kernel's limit). */
+  maxMessageSize?: number;
+}
+
+/** Checks `maxMessageSize`. @internal */
+export function validateMaxMessageSize(value: unknown, limit = 2 ** 31 - 1): number {
+  if (value === undefined) return Math.min(DEFAULT_MAX_MESSAGE_SIZE, limit);
+  return validateInteger(value, 'options.maxMessageSize', 1, limit);
+}
+
+/** Throws when `options.signal` is aborted or the deadline has passed. @internal */
+export function checkWait(wait: Wait): void {
+  if (wait.signal?.aborted) throw new AbortError(undefined, { cause: wait.signal.reason });
+  if (wait.deadline !== Infinity && performance.now() >= wait.deadline) {
+    throw new TimeoutError(`timed out after ${wait.timeout} ms waiting for ${wait.what}`, wait.timeout);
+  }
+}
+
+/**
+ * Waits for `register(done)` to call `done`, bounded by `wait`. `register`
+ * returns a cancel function. Resolves with what `done` was given.
+ * @internal
+ */
+export function waitFor<R>(wait: Wait, register: (resolve: (value: R) => void, reject: (err: unknown) => void) => () => void): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
+    let settled = false;
+    const finish = (): void => {
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      wait.signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      if (settled) return;
+      finish();
+      cancel?.();
+      reject(new AbortError(undefined, { cause: wait.signal?.reason }));
+    };
+    if (wait.signal?.aborted) return onAbort();
+    cancel = register(
+      (v) => {
+        if (settled) return;
+        finish();
+        resolve(v);
+      },
+      (e) => {
+        if (settled) return;
+        finish();
+        reject(e);
+      },
+    );
+    if (settled) return;
+    if (wait.deadline !== Infinity) {
+      timer = setTimeout(() => {
+        if (settled) return;
+        finish();
+        cancel?.();
+        reject(new TimeoutError(`timed out after ${wait.timeout} ms waiting for ${wait.what}`, wait.timeout));
+      }, Math.max(0, Math.ceil(wait.deadline - performance.now())));
+    }
+    wait.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Index of the frame a receive with `selector` takes, or -1. Highest priority
+ * first; for a negative selector, lowest type first; then arrival order.
+ * @internal
+ */
+export function selectFrame(frames: readonly Frame[], selector: TypeSelector): number {
+  let best = -1;
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i]!;
+    if (selector > 0 && f.type !== selector) continue;
+    if (selector < 0 && f.type > -selector) continue;
+    if (best < 0) {
+      best = i;
+      continue;
+    }
+    const b = frames[best]!;
+    if (selector < 0 && f.type !== b.type) {
+      if (f.type < b.type) best = i;
+      continue;
+    }
+    if (f.priority > b.priority) best = i;
+  }
+  return best;
+}
+
+/** @internal */
+export abstract class BaseChannel<T> {
+  readonly traits: ChannelTraits;
+  readonly maxMessageSize: number;
+  /** @internal */ protected readonly codec: Codec<T>;
+  /** @internal */ protected readonly label: string;
+  readonly #canSend: boolean;
+  readonly #canReceive: boolean;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  /** @internal */ protected readonly counters = {
+    messagesSent: 0,
+    messagesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    lastSendTime: null as Date | null,
+    lastReceiveTime: null as Date | null,
+  };
+
+  /** @internal */
+  protected constructor(init: BaseChannelInit<T>) {
+    this.traits = init.traits;
+    this.codec = init.codec;
+    this.maxMessageSize = init.maxMessageSize;
+    this.label = init.label;
+    this.#canSend = init.canSend;
+    this.#canReceive = init.canReceive;
+  }
+
+  /** True once `close()` or `destroy()` was called. */
+  get closed(): boolean {
+    return this.#closed || this.#closing !== undefined;
+  }
+
+  // --- transport hooks --------------------------------------------------
+
+  /** Sends one encoded frame, waiting for room. @internal */
+  protected abstract _send(frame: Frame, wait: Wait): Promise<void>;
+  /** Sends one encoded frame if there is room. @internal */
+  protected abstract _trySend(frame: Frame): boolean;
+  /** Receives the frame chosen by `selector`. Rejects with ClosedError when nothing more can come. @internal */
+  protected abstract _receive(selector: TypeSelector, wait: Wait): Promise<Frame>;
+  /** Graceful close. @internal */
+  protected abstract _close(): Promise<void>;
+  /** Immediate close. @internal */
+  protected abstract _destroy(err: Error | undefined): void;
+  /** Transport-specific stats (queued, capacity, pids); the base adds totals. @internal */
+  protected _stats(): Partial<ChannelStats> {
+    return {};
+  }
+
+  // --- the contract -----------------------------------------------------
+
+  /** @see Sender.send */
+  async send(message: T, options?: SendOptions): Promise<void> {
+    const opts = validateOptions<SendOptions>(options, 'options', ['type', 'priority', 'timeout', 'signal']);
+    const frame = this.#encode(message, opts);
+    const timeout = validateTimeout(opts.timeout);
+    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `room in ${this.label}` };
+    checkWait(wait);
+    await this._send(frame, wait);
+    this.#sent(frame);
+  }
+
+  /** @see Sender.trySend */
+  trySend(message: T, options?: Omit<SendOptions, 'timeout' | 'signal'>): boolean {
+    const opts = validateOptions<SendOptions>(options, 'options', ['type', 'priority']);
+    const frame = this.#encode(message, opts);
+    if (!this._trySend(frame)) return false;
+    this.#sent(frame);
+    return true;
+  }
+
+  /** @see Receiver.receive */
+  async receive(options?: ReceiveOptions): Promise<T> {
+    return (await this.receiveMessage(options)).data;
+  }
+
+  /** @see Receiver.receiveMessage */
+  async receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
+    const opts = validateOptions<ReceiveOptions>(options, 'options', ['type', 'timeout', 'signal']);
+    const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
+    const timeout = validateTimeout(opts.timeout);
+    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `a message on ${this.label}` };
+    if (!this.#canReceive) throw typeError('ERR_INVALID_STATE', `${this.label} is the sending end of a one-way channel; receive on the other end`);
+    if (this.#closed) throw new ClosedError(`${this.label} is closed`);
+    checkWait(wait);
+    const frame = await this._receive(selector, wait);
+    const data = this.codec.decode(frame.payload);
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += frame.payload.length;
+    this.counters.lastReceiveTime = new Date();
+    return { data, type: frame.type, priority: frame.priority, size: frame.payload.length };
+  }
+
+  /** Receives until the channel closes (then the loop ends). */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      let m: T;
+      try {
+        m = await this.receive();
+      } catch (err) {
+        if (err instanceof ClosedError) return;
+        throw err;
+      }
+      yield m;
+    }
+  }
+
+  /** @see Sender.stats */
+  stats(): ChannelStats {
+    const t = this._stats();
+    return {
+      messagesQueued: t.messagesQueued ?? null,
+      bytesQueued: t.bytesQueued ?? null,
+      capacityBytes: t.capacityBytes ?? null,
+      capacityMessages: t.capacityMessages ?? null,
+      lastSendPid: t.lastSendPid ?? (this.counters.messagesSent > 0 ? process.pid : null),
+      lastReceivePid: t.lastReceivePid ?? (this.counters.messagesReceived > 0 ? process.pid : null),
+      lastSendTime: t.lastSendTime ?? this.counters.lastSendTime,
+      lastReceiveTime: t.lastReceiveTime ?? this.counters.lastReceiveTime,
+      messagesSent: this.counters.messagesSent,
+      messagesReceived: this.counters.messagesReceived,
+      bytesSent: this.counters.bytesSent,
+      bytesReceived: this.counters.bytesReceived,
+    };
+  }
+
+  /** Graceful close; idempotent (a second call returns the same promise). */
+  close(): Promise<void> {
+    this.#closing ??= this._close().finally(() => {
+      this.#closed = true;
+    });
+    return this.#closing;
+  }
+
+  /** Immediate close; idempotent. */
+  destroy(err?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing ??= Promise.resolve();
+    this._destroy(err);
+  }
+
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #encode(message: T, opts: Partial<SendOptions>): Frame {
+    if (!this.#canSend) throw typeError('ERR_INVALID_STATE', `${this.label} is the receiving end of a one-way channel; send on the other end`);
+    const type = opts.type === undefined ? 1 : validateInteger(opts.type, 'options.type', 1, 2 ** 31 - 1);
+    const priority = opts.priority === undefined ? 0 : validateInteger(opts.priority, 'options.priority', -(2 ** 31), 2 ** 31 - 1);
+    if (this.closed) throw new ClosedError(`${this.label} is closed`);
+    const payload = this.codec.encode(message);
+    if (payload.length > this.maxMessageSize) {
+      throw new MessageTooLargeError(
+        `a ${payload.length}-byte message does not fit ${this.label}: its maxMessageSize is ${this.maxMessageSize} bytes (raise it, or send the data through SharedMemory and a small message)`,
+        payload.length,
+        this.maxMessageSize,
+      );
+    }
+    return { payload, type, priority };
+  }
+
+  #sent(frame: Frame): void {
+    this.counters.messagesSent++;
+    this.counters.bytesSent += frame.payload.length;
+    this.counters.lastSendTime = new Date();
+  }
+}
+
+/**
+ * A channel whose frames arrive by events (streams, sockets, FIFOs): they go
+ * into a local inbox, from which receives pick by type and priority.
+ * Subclasses call `_deliver(frame)` per frame, `_end(err?)` when the peer is
+ * gone, and implement `_pause`/`_resume` for flow control.
+ * @internal
+ */
+export abstract class InboxChannel<T> extends BaseChannel<T> {
+  #inbox: Frame[] = [];
+  #inboxBytes = 0;
+  #waiters: Array<{ selector: TypeSelector; resolve: (f: Frame) => void; reject: (e: unknown) => void }> = [];
+  #ended: Error | undefined;
+  #paused = false;
+  /** Inbox size above which the transport stops reading. @internal */
+  protected highWaterMark = 4 * 1024 * 1024;
+
+  /** Stop reading from the transport (inbox full). @internal */
+  protected abstract _pause(): void;
+  /** Start reading again. @internal */
+  protected abstract _resume(): void;
+
+  /** Hands one arrived frame to a waiting receiver or the inbox. @internal */
+  protected _deliver(frame: Frame): void {
+    for (let i = 0; i < this.#waiters.length; i++) {
+      const w = this.#waiters[i]!;
+      if (selectFrame([frame], w.selector) === 0) {
+        this.#waiters.splice(i, 1);
+        w.resolve(frame);
+        return;
+      }
+    }
+    this.#inbox.push(frame);
+    this.#inboxBytes += frame.payload.length;
+    if (!this.#paused && this.#inboxBytes > this.highWaterMark) {
+      this.#paused = true;
+      this._pause();
+    }
+  }
+
+  /** No more frames will arrive. `err` (a ProtocolError, say) goes to receivers once the inbox is drained. @internal */
+  protected _end(err?: Error): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = err ?? new ClosedError(`${this.label}: the peer closed the channel`);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(this.#ended);
+  }
+
+  /** Messages in the inbox. @internal */
+  protected get inboxLength(): number {
+    return this.#inbox.length;
+  }
+
+  /** @internal */
+  protected get inboxBytes(): number {
+    return this.#inboxBytes;
+  }
+
+  /** @internal */
+  protected _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
+    const i = selectFrame(this.#inbox, selector);
+    if (i >= 0) {
+      const [frame] = this.#inbox.splice(i, 1);
+      this.#inboxBytes -= frame!.payload.length;
+      if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
+        this.#paused = false;
+        this._resume();
+      }
+      return Promise.resolve(frame!);
+    }
+    if (this.#ended !== undefined) return Promise.reject(this.#ended);
+    // Nothing matches: make room so that a matching frame can still arrive.
+    if (this.#paused) {
+      this.#paused = false;
+      this._resume();
+    }
+    return waitFor<Frame>(wait, (resolve, reject) => {
+      const entry = { selector, resolve, reject };
+      this.#waiters.push(entry);
+      return () => {
+        const k = this.#waiters.indexOf(entry);
+        if (k >= 0) this.#waiters.splice(k, 1);
+      };
+    });
+  }
+
+  /** Rejects pending receives (used by close/destroy). @internal */
+  protected _failReceivers(err: Error): void {
+    this._end(err);
+  }
+}
+
+/** Throws a RangeError unless `n` fits the transport's own limit. @internal */
+export function capMaxMessageSize(requested: number, kernelLimit: number, what: string): number {
+  if (requested > kernelLimit) throw rangeError(`maxMessageSize ${requested} exceeds the ${what} limit of ${kernelLimit} bytes`);
+  return requested;
+}
