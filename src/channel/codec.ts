@@ -68,7 +68,7 @@ export const structured: Codec<unknown> = {
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
-/** MessagePack (msgpackr): compact and fast; Date, Map, Set, typed arrays, BigInt (64-bit). */
+/** MessagePack (msgpackr): compact and fast; Date, typed arrays, BigInt (64-bit). Maps arrive as plain objects: use `structured` for Map and Set. */
 export const msgpack: Codec<unknown> = {
   name: 'msgpack',
   encode(value: unknown): Uint8Array {

@@ -1,0 +1,210 @@
+/**
+ * A channel over a byte stream (pipe, FIFO, Unix or TCP socket): frames are
+ * length-prefixed (framing.ts) and small frames are coalesced so that many
+ * messages cost one write(2).
+ *
+ * Writes: frames below COALESCE_LIMIT are copied into a batch that is written
+ * when it fills or at the end of the current event-loop turn; larger frames
+ * go out as header + payload with writev and no copy, and their `send`
+ * resolves once the kernel took the bytes (so the caller may reuse its buffer).
+ * When the stream's buffer is full, `send` waits for 'drain' (backpressure).
+ *
+ * Reads: every chunk goes through a FrameParser; a malformed frame destroys
+ * this connection with ERR_MULTIPROC_PROTOCOL (other connections go on), a
+ * stream that ends inside a frame reports the cut as a protocol error after
+ * the whole messages before it.
+ *
+ * @internal
+ */
+import type { Duplex } from 'node:stream';
+import { ClosedError, ProtocolError } from '../errors.js';
+import { InboxChannel, waitFor, type BaseChannelInit, type Wait } from './base-channel.js';
+import { FRAME_HEADER, FrameParser, header, writeHeader, type Frame } from './framing.js';
+
+const COALESCE_LIMIT = 16 * 1024;
+const BATCH_SIZE = 64 * 1024;
+
+/** @internal */
+export interface StreamChannelInit<T> extends BaseChannelInit<T> {
+  stream: Duplex;
+}
+
+/** @internal */
+export class StreamChannel<T> extends InboxChannel<T> {
+  /** @internal */ protected readonly stream: Duplex;
+  readonly #parser: FrameParser;
+  #batch: Buffer | undefined;
+  #batchUsed = 0;
+  #flushScheduled = false;
+  #ended = false;
+  #error: Error | undefined;
+
+  /** @internal */
+  constructor(init: StreamChannelInit<T>) {
+    super(init);
+    this.stream = init.stream;
+    this.#parser = new FrameParser(init.maxMessageSize);
+    if (init.canReceive) {
+      const frames: Frame[] = [];
+      this.stream.on('data', (chunk: Buffer) => {
+        frames.length = 0;
+        try {
+          this.#parser.push(chunk, frames);
+        } catch (err) {
+          for (const f of frames) this._deliver(f);
+          this.#fail(err as Error);
+          return;
+        }
+        for (const f of frames) this._deliver(f);
+      });
+      this.stream.on('end', () => {
+        this.#ended = true;
+        if (this.#parser.partial) {
+          this._end(new ProtocolError(`${this.label}: the peer closed in the middle of a message (${this.#parser.buffered} bytes of an unfinished frame)`));
+        } else {
+          this._end();
+        }
+      });
+    }
+    this.stream.on('error', (err: Error) => this.#fail(err));
+    this.stream.on('close', () => {
+      if (!this.#ended) {
+        this.#ended = true;
+        this._end(this.#error);
+      }
+    });
+  }
+
+  #fail(err: Error): void {
+    if (this.#error !== undefined) return;
+    this.#error = err;
+    this.#ended = true;
+    this._end(err);
+    this.stream.destroy();
+  }
+
+  /** @internal */
+  protected _pause(): void {
+    this.stream.pause();
+  }
+
+  /** @internal */
+  protected _resume(): void {
+    this.stream.resume();
+  }
+
+  #checkWritable(): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.stream.destroyed || this.stream.writableEnded) throw new ClosedError(`${this.label}: the stream is closed`);
+  }
+
+  /** Appends a small frame to the batch; flushes when full. */
+  #append(frame: Frame): void {
+    const need = FRAME_HEADER + frame.payload.length;
+    if (this.#batch !== undefined && this.#batchUsed + need > this.#batch.length) this.#flush();
+    if (this.#batch === undefined) {
+      this.#batch = Buffer.allocUnsafe(BATCH_SIZE);
+      this.#batchUsed = 0;
+    }
+    writeHeader(this.#batch, this.#batchUsed, frame.payload.length, frame.type, frame.priority);
+    this.#batch.set(frame.payload, this.#batchUsed + FRAME_HEADER);
+    this.#batchUsed += need;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#batch === undefined || this.#batchUsed === 0) return;
+    const data = this.#batch.subarray(0, this.#batchUsed);
+    this.#batch = undefined;
+    this.#batchUsed = 0;
+    if (!this.stream.destroyed) this.stream.write(data);
+  }
+
+  #room(): boolean {
+    return !this.stream.writableNeedDrain;
+  }
+
+  #waitDrain(wait: Wait): Promise<void> {
+    return waitFor<void>(wait, (resolve, reject) => {
+      const onDrain = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(this.#error ?? new ClosedError(`${this.label}: the stream closed while a send waited for room`));
+      };
+      const cleanup = (): void => {
+        this.stream.off('drain', onDrain);
+        this.stream.off('close', onClose);
+      };
+      this.stream.on('drain', onDrain);
+      this.stream.on('close', onClose);
+      return cleanup;
+    });
+  }
+
+  /** @internal */
+  protected async _send(frame: Frame, wait: Wait): Promise<void> {
+    this.#checkWritable();
+    while (!this.#room()) {
+      await this.#waitDrain(wait);
+      this.#checkWritable();
+    }
+    if (frame.payload.length < COALESCE_LIMIT) {
+      this.#append(frame);
+      return;
+    }
+    this.#flush();
+    await new Promise<void>((resolve, reject) => {
+      this.stream.cork();
+      this.stream.write(header(frame.payload.length, frame.type, frame.priority));
+      this.stream.write(frame.payload, (err) => (err ? reject(err) : resolve()));
+      this.stream.uncork();
+    });
+  }
+
+  /** @internal */
+  protected _trySend(frame: Frame): boolean {
+    this.#checkWritable();
+    if (!this.#room()) return false;
+    if (frame.payload.length < COALESCE_LIMIT) {
+      this.#append(frame);
+    } else {
+      this.#flush();
+      // No completion to wait for here: copy, so the caller may reuse its buffer.
+      this.stream.cork();
+      this.stream.write(header(frame.payload.length, frame.type, frame.priority));
+      this.stream.write(Buffer.from(frame.payload));
+      this.stream.uncork();
+    }
+    return true;
+  }
+
+  /** @internal */
+  protected async _close(): Promise<void> {
+    this.#flush();
+    this._failReceivers(new ClosedError(`${this.label} is closed`));
+    if (this.stream.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => resolve();
+      this.stream.once('close', done);
+      if (this.stream.writable) {
+        this.stream.end(() => this.stream.destroy());
+      } else {
+        this.stream.destroy();
+      }
+    });
+  }
+
+  /** @internal */
+  protected _destroy(err: Error | undefined): void {
+    this.#batch = undefined;
+    this._failReceivers(err ?? new ClosedError(`${this.label} was destroyed`));
+    this.stream.destroy();
+  }
+}

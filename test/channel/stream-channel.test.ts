@@ -1,0 +1,107 @@
+// The contract suite over StreamChannel on a connected Unix socket pair, and
+// framing faults: garbage, oversized and truncated frames close only that connection.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StreamChannel } from '../../src/channel/stream-channel.js';
+import { resolveCodec } from '../../src/channel/codec.js';
+import { validateMaxMessageSize } from '../../src/channel/base-channel.js';
+import { conformance } from '../conformance/contract.js';
+import { uniqueName } from '../helpers/names.js';
+import { leakGuard } from '../helpers/leak-guard.js';
+
+leakGuard();
+
+async function socketPair(): Promise<[Socket, Socket, () => void]> {
+  const path = join(tmpdir(), `${uniqueName('sock')}.sock`);
+  const server = createServer();
+  server.listen(path);
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const client = createConnection(path);
+  await once(client, 'connect');
+  const [conn] = (await accepted) as [Socket];
+  server.close();
+  return [client, conn, () => server.close()];
+}
+
+const traits = { mechanism: 'stream', medium: 'socket', unit: 'stream', direction: 'two-way', scope: 'same-host', use: 'test' } as const;
+
+function channel(stream: Socket, opts: { codec?: unknown; maxMessageSize?: number }): StreamChannel<any> {
+  return new StreamChannel({
+    stream,
+    traits,
+    codec: resolveCodec(opts.codec, 'structured'),
+    maxMessageSize: validateMaxMessageSize(opts.maxMessageSize),
+    label: 'test stream',
+    canSend: true,
+    canReceive: true,
+  });
+}
+
+conformance({
+  name: 'stream',
+  stressCount: 1_000_000,
+  bounded: false,
+  async pair(opts) {
+    const [x, y] = await socketPair();
+    const a = channel(x, opts);
+    const b = channel(y, opts);
+    return {
+      a,
+      b,
+      async cleanup() {
+        a.destroy();
+        b.destroy();
+      },
+    };
+  },
+});
+
+test('garbage from a peer closes that connection with ERR_MULTIPROC_PROTOCOL; messages before it arrive', async () => {
+  const [x, y] = await socketPair();
+  const good = channel(x, { codec: 'json' });
+  const b = channel(y, { codec: 'json' });
+  await good.send('first');
+  await new Promise((r) => setTimeout(r, 50));
+  x.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+  assert.equal(await b.receive({ timeout: 5000 }), 'first');
+  await assert.rejects(b.receive({ timeout: 5000 }), (e: any) => e.code === 'ERR_MULTIPROC_PROTOCOL');
+  good.destroy();
+  b.destroy();
+});
+
+test('a length prefix beyond maxMessageSize is a protocol error before any payload is buffered', async () => {
+  const [x, y] = await socketPair();
+  const b = channel(y, { maxMessageSize: 1000 });
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(2 ** 31, 0);
+  h.writeUInt16LE(0x4d50, 4);
+  h.writeUInt16LE(1, 6);
+  h.writeInt32LE(1, 8);
+  x.write(h);
+  await assert.rejects(b.receive({ timeout: 5000 }), (e: any) => e.code === 'ERR_MULTIPROC_PROTOCOL' && /2147483648/.test(e.message));
+  x.destroy();
+  b.destroy();
+});
+
+test('a writer cut off mid-frame: whole messages first, then a protocol error, never a torn message', async () => {
+  const [x, y] = await socketPair();
+  const a = channel(x, { codec: 'raw' });
+  const b = channel(y, { codec: 'raw' });
+  await a.send(new Uint8Array([1, 2, 3]));
+  await new Promise((r) => setTimeout(r, 50));
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(100, 0);
+  h.writeUInt16LE(0x4d50, 4);
+  h.writeUInt16LE(1, 6);
+  h.writeInt32LE(1, 8);
+  x.end(Buffer.concat([h, Buffer.alloc(10)]));
+  assert.deepEqual([...(await b.receive({ timeout: 5000 }))], [1, 2, 3]);
+  await assert.rejects(b.receive({ timeout: 5000 }), (e: any) => e.code === 'ERR_MULTIPROC_PROTOCOL' && /middle of a message/.test(e.message));
+  a.destroy();
+  b.destroy();
+});
