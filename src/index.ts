@@ -8,6 +8,14 @@ export { MemoryMap } from './mmap/memory-map.js';
 export type { MemoryMapAccess, MemoryMapCreateOptions, MemoryMapFlushOptions, MemoryMapOpenOptions } from './mmap/memory-map.js';
 export { Mutex, MutexGuard } from './sync/mutex.js';
 export type { NamedCreateOptions, WaitOptions, WaitSyncOptions } from './sync/placement.js';
+export { Semaphore, SemaphoreGuard } from './sync/semaphore.js';
+export type { SemaphoreParams } from './sync/semaphore.js';
+export { Event } from './sync/event.js';
+export { Condition } from './sync/condition.js';
+export { Barrier } from './sync/barrier.js';
+export type { BarrierResult } from './sync/barrier.js';
+export { RWLock, RWLockGuard } from './sync/rwlock.js';
+export type { RWLockMode } from './sync/rwlock.js';
 export {
   IpcError,
   ClosedError,
