@@ -1,6 +1,6 @@
 // Runs every compiled test file with node:test. Usage: node scripts/test.mjs [filter...]
 // Each file runs in its own process; two at a time suits a 2-core machine.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -23,9 +23,41 @@ if (files.length === 0) {
   console.error('no test files found (did tsc run?)');
   process.exit(1);
 }
+// Names the suite creates start with these; see test/helpers/names.ts.
+const ours = (n) => n.startsWith('mpt-') || n.startsWith('mp.') && n.includes('mpt-');
+const listNames = () => ['/dev/shm', '/dev/mqueue'].flatMap((d) => (existsSync(d) ? readdirSync(d).map((n) => `${d}/${n}`) : []));
+const before = new Set(listNames());
+
 const r = spawnSync(
   process.execPath,
   ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
   { stdio: 'inherit', cwd: root },
 );
-process.exit(r.status ?? 1);
+
+// After the whole suite: nothing of ours left behind, no test child alive.
+const leftNames = listNames().filter((p) => !before.has(p) && ours(p.slice(p.lastIndexOf('/') + 1)));
+const leftChildren = [];
+for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+  try {
+    if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('MULTIPROC_TEST_CHILD=1')) leftChildren.push(pid);
+  } catch {
+    // gone, or not ours to read
+  }
+}
+let status = r.status ?? 1;
+if (leftNames.length > 0) {
+  console.error(`leak check: the suite left ${leftNames.join(', ')}`);
+  status = status || 1;
+}
+if (leftChildren.length > 0) {
+  console.error(`leak check: test child processes still alive: ${leftChildren.join(', ')}`);
+  for (const pid of leftChildren) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  status = status || 1;
+}
+process.exit(status);

@@ -42,7 +42,7 @@ export class Child {
 
   constructor(source: string, options: ChildOptions = {}) {
     this.process = spawn(process.execPath, ['--input-type=module', '-e', prepare(source), '--', ...(options.args ?? [])], {
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...options.env, MULTIPROC_TEST_CHILD: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.process.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
