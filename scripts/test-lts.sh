@@ -7,8 +7,8 @@
 #   .lts/node-v<version>/ (gitignored) and reused while that version stays.
 # - The addon is built offline against those headers (node-gyp --nodedir) in a
 #   copy of the tree, .lts/tree, so ./build (the addon for the Node.js that
-#   runs npm) is left as it is. node_modules is linked, not copied: it holds
-#   only build tools (TypeScript), no native modules.
+#   runs npm) is left as it is. node_modules is linked, not copied: its
+#   packages are JavaScript or ship Node-API builds, which load on any Node.js.
 # - The tests run with that Node.js first on PATH, so child processes started
 #   with process.execPath or `node` use it too.
 #
