@@ -30,7 +30,7 @@ const before = new Set(listNames());
 
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...files],
   { stdio: 'inherit', cwd: root },
 );
 
