@@ -31,7 +31,8 @@ const before = new Set(listNames());
 const r = spawnSync(
   process.execPath,
   ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...files],
-  { stdio: 'inherit', cwd: root },
+  // Children of this run carry its pid, so the leak check below never touches another run's.
+  { stdio: 'inherit', cwd: root, env: { ...process.env, MULTIPROC_TEST_RUN: String(process.pid) } },
 );
 
 // After the whole suite: nothing of ours left behind, no test child alive.
@@ -39,7 +40,8 @@ const leftNames = listNames().filter((p) => !before.has(p) && ours(p.slice(p.las
 const leftChildren = [];
 for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
   try {
-    if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('MULTIPROC_TEST_CHILD=1')) leftChildren.push(pid);
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    if (env.includes('MULTIPROC_TEST_CHILD=1') && env.includes(`MULTIPROC_TEST_RUN=${process.pid}`)) leftChildren.push(pid);
   } catch {
     // gone, or not ours to read
   }
