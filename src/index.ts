@@ -29,6 +29,14 @@ export {
   IncompatibleError,
   BusyError,
   NativeLoadError,
+  RemoteError,
+  NoSuchMethodError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
+export { expose, callContext, RpcServer } from './rpc/expose.js';
+export type { CallContext, ExposeOptions } from './rpc/expose.js';
+export { connect, rpcClient, RpcClient } from './rpc/connect.js';
+export type { CallOptions, ConnectOptions, Remote, RemoteMethod, RemoteFunction } from './rpc/connect.js';
+export { defaultMessageTypes } from './rpc/protocol.js';
+export type { MessageTypes, RpcChannel } from './rpc/protocol.js';
