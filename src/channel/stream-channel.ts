@@ -66,7 +66,15 @@ export class StreamChannel<T> extends InboxChannel<T> {
         }
       });
     }
-    this.stream.on('error', (err: Error) => this.#fail(err));
+    this.stream.on('error', (err: Error & { code?: string }) => {
+      // A peer that died with unread data makes the kernel reset the
+      // connection: to this end that is the peer closing, abruptly.
+      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+        this.#fail(new ClosedError(`${this.label}: the peer closed the connection abruptly (${err.code})`, { cause: err }));
+      } else {
+        this.#fail(err);
+      }
+    });
     this.stream.on('close', () => {
       if (!this.#ended) {
         this.#ended = true;
