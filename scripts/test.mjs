@@ -16,6 +16,10 @@ function collect(dir, out = []) {
   return out;
 }
 
+// POSIX message queues are visible (to tests and the leak guard) only where
+// the mqueue file system is mounted.
+spawnSync(process.execPath, [join(root, 'scripts', 'setup-mqueue.mjs')], { stdio: 'inherit' });
+
 const files = collect(join(root, 'dist', 'test'))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();

@@ -16,6 +16,8 @@ export { Barrier } from './sync/barrier.js';
 export type { BarrierResult } from './sync/barrier.js';
 export { RWLock, RWLockGuard } from './sync/rwlock.js';
 export type { RWLockMode } from './sync/rwlock.js';
+export { MessageQueue } from './mqueue/message-queue.js';
+export type { MessageQueueBackend, MessageQueueCreateOptions, MessageQueueLimits, MessageQueueOpenOptions, MessageQueueStat } from './mqueue/message-queue.js';
 export {
   IpcError,
   ClosedError,

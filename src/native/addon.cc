@@ -5,8 +5,10 @@
 
 #include "futex.h"
 #include "mapping.h"
+#include "mqueue.h"
 #include "mutex.h"
 #include "shm.h"
+#include "sysv_msg.h"
 
 namespace {
 
@@ -29,4 +31,6 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);
   multiproc::InitMutex(context, exports);
+  multiproc::InitMqueue(context, exports);
+  multiproc::InitSysvMsg(context, exports);
 }

@@ -6,8 +6,13 @@ export const TEST_PREFIX = 'mpt';
 
 let counter = 0;
 
+/** Every name uniqueName() handed out in this process (the leak guard derives System V keys from them). */
+export const issuedNames: string[] = [];
+
 /** A fresh name like 'mpt-1234-7-a1b2c3' (valid for SharedMemory and named primitives). */
 export function uniqueName(tag = 'x'): string {
   counter++;
-  return `${TEST_PREFIX}-${tag}-${process.pid}-${counter}-${randomBytes(3).toString('hex')}`;
+  const name = `${TEST_PREFIX}-${tag}-${process.pid}-${counter}-${randomBytes(3).toString('hex')}`;
+  issuedNames.push(name);
+  return name;
 }
