@@ -22,7 +22,7 @@ import { ClosedError, IncompatibleError, ProtocolError, systemError } from '../e
 import { selectFrame, waitFor, type Wait } from '../channel/base-channel.js';
 import type { Frame } from '../channel/framing.js';
 import type { CreationMode } from '../shm/shared-memory.js';
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import type { Backend, MessageQueueStat } from './backend.js';
 import { mqOpenError } from './limits.js';
 
@@ -313,7 +313,8 @@ export class PosixBackend implements Backend {
       lastSendTime: null,
       lastReceiveTime: null,
       changeTime: null,
-      mode: null,
+      // The descriptor is a file descriptor: its inode carries the mode.
+      mode: fstatSync(this.#mqd).mode & 0o777,
     };
   }
 

@@ -12,6 +12,7 @@
  *
  * @internal
  */
+import { statSync } from 'node:fs';
 import { native } from '../binding/native.js';
 import { ClosedError, IncompatibleError, TimeoutError, rangeError } from '../errors.js';
 import type { Wait } from '../channel/base-channel.js';
@@ -242,10 +243,18 @@ export class ShmBackend implements Backend {
       lastSendTime: date(s.lastSendTime),
       lastReceiveTime: date(s.lastReceiveTime),
       changeTime: date(s.changeTime),
-      mode: null,
+      mode: this.#mode(),
       repairs: s.repairs,
       lost: s.lost,
     };
+  }
+
+  #mode(): number | null {
+    try {
+      return statSync(`/dev/shm${this.#shm.name}`).mode & 0o777;
+    } catch {
+      return null; // unlinked
+    }
   }
 
   unlink(): void {

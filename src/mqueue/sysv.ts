@@ -199,6 +199,7 @@ export class SysvBackend implements Backend {
 
   disown(): void {
     this.#owner = false;
+    this.#shm.disown();
   }
 
   // --- messages -----------------------------------------------------------
