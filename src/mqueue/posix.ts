@@ -331,7 +331,8 @@ export class PosixBackend implements Backend {
   close(graceful: boolean): void {
     if (this.#closed) return;
     // Messages set aside for type selection go back to the kernel queue
-    // (behind others of their priority) rather than being lost with this handle.
+    // (behind others of their priority) rather than being lost with this
+    // handle, as far as it has room: close does not wait for receivers.
     if (graceful) {
       for (const f of this.#stash) {
         try {
