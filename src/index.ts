@@ -16,6 +16,10 @@ export { Barrier } from './sync/barrier.js';
 export type { BarrierResult } from './sync/barrier.js';
 export { RWLock, RWLockGuard } from './sync/rwlock.js';
 export type { RWLockMode } from './sync/rwlock.js';
+export type { Channel, Sender, Receiver, SendOptions, ReceiveOptions, Message, ChannelStats, ChannelTraits } from './channel/channel.js';
+export { codecs, raw, json, structured, msgpack } from './channel/codec.js';
+export type { Codec, CodecOption } from './channel/codec.js';
+export type { ChannelOptions } from './channel/base-channel.js';
 export { MessageQueue } from './mqueue/message-queue.js';
 export type { MessageQueueBackend, MessageQueueCreateOptions, MessageQueueLimits, MessageQueueOpenOptions, MessageQueueStat } from './mqueue/message-queue.js';
 export {
@@ -33,6 +37,8 @@ export {
   NativeLoadError,
   RemoteError,
   NoSuchMethodError,
+  MessageTooLargeError,
+  ProtocolError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
