@@ -18,6 +18,14 @@ export { RWLock, RWLockGuard } from './sync/rwlock.js';
 export type { RWLockMode } from './sync/rwlock.js';
 export { MessageQueue } from './mqueue/message-queue.js';
 export type { MessageQueueBackend, MessageQueueCreateOptions, MessageQueueLimits, MessageQueueOpenOptions, MessageQueueStat } from './mqueue/message-queue.js';
+export { spawn, ChildHandle } from './process/spawn.js';
+export type { SpawnOptions, ChildExit, ChannelSpec, StreamChannelSpec, ProcessPermissions, StdioSpec } from './process/spawn.js';
+export { exitReason, exitReasons } from './process/exit-reason.js';
+export type { ExitReason } from './process/exit-reason.js';
+export { parent, parentChannel, ready, onShutdown, ParentPort } from './process/child.js';
+export type { ShutdownHandler, ParentChannelOptions } from './process/child.js';
+export { registerTransport } from './process/transports.js';
+export type { ChannelDescriptor, DescribeContext, OpenContext, TransportRegistration } from './process/transports.js';
 export {
   IpcError,
   ClosedError,
@@ -33,6 +41,7 @@ export {
   NativeLoadError,
   RemoteError,
   NoSuchMethodError,
+  ProcessExitedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
