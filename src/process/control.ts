@@ -80,8 +80,10 @@ export class ControlChannel extends SocketPairChannel<unknown> {
   #transportClosing = false;
 
   /** @internal */
-  constructor(socket: Socket, label: string, onSystem: (message: SystemMessage) => void) {
-    super({ socket, codec: structured as Codec<unknown>, maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE, label });
+  constructor(socket: Socket, label: string, onSystem: (message: SystemMessage) => void, user?: { codec?: Codec<unknown>; maxMessageSize?: number }) {
+    // `user` sets the codec and size of user messages (library messages are
+    // always v8-serialized); spawn() keeps the defaults.
+    super({ socket, codec: user?.codec ?? (structured as Codec<unknown>), maxMessageSize: user?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, label });
     this.#socket = socket;
     this.#onSystem = onSystem;
   }
