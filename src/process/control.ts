@@ -66,10 +66,14 @@ export function serializeError(err: unknown): SerializedError {
 
 /** Rebuilds an Error from its serialized form (in the parent). @internal */
 export function deserializeError(s: SerializedError): Error {
-  const e = new Error(s.message);
-  Object.defineProperty(e, 'name', { value: s.name, configurable: true, writable: true, enumerable: false });
-  if (s.stack !== undefined) e.stack = s.stack;
-  Object.assign(e, s.props);
+  const e = new Error(String(s?.message));
+  Object.defineProperty(e, 'name', { value: String(s?.name ?? 'Error'), configurable: true, writable: true, enumerable: false });
+  if (typeof s?.stack === 'string') e.stack = s.stack;
+  if (s?.props !== null && typeof s?.props === 'object') {
+    for (const [k, v] of Object.entries(s.props)) {
+      if ((typeof v === 'string' || typeof v === 'number') && k !== '__proto__' && !(k in Error.prototype)) (e as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
   return e;
 }
 
@@ -91,13 +95,14 @@ export class ControlChannel extends SocketPairChannel<unknown> {
   /** @internal */
   protected override _deliver(frame: Frame): void {
     if (frame.type === SYSTEM_TYPE) {
-      let message: SystemMessage;
+      // The peer may be a sandboxed, untrusted process: a malformed library
+      // message is dropped, it must not throw into the stream's 'data' handler.
       try {
-        message = deserialize(frame.payload) as SystemMessage;
+        const message = deserialize(frame.payload) as SystemMessage;
+        if (message !== null && typeof message === 'object' && typeof message.kind === 'string') this.#onSystem(message);
       } catch {
-        return;
+        // dropped
       }
-      this.#onSystem(message);
       return;
     }
     // A view closed by its user takes nothing more; the library's traffic goes on.

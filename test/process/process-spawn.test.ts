@@ -160,3 +160,20 @@ test('outside a spawned child: parent is null and the child functions fail with 
   assert.throws(() => onShutdown(42 as any), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(parentChannel(1 as any), { code: 'ERR_INVALID_ARG_TYPE' });
 });
+
+test('malformed library frames from a child are dropped; the parent goes on', async () => {
+  const h = spawn(fixture('echo'), { env: childEnv });
+  try {
+    const value = await within(h.ready, 20000, 'ready');
+    await h.control.send({ cmd: 'garbage' });
+    assert.deepEqual(await h.control.receive(T), { garbage: 'sent' });
+    assert.notEqual(await h.ready, 'forged', 'ready settles once');
+    assert.ok(value !== undefined);
+    await h.control.send({ cmd: 'exit', code: 4 });
+    const exit = await within(h.exited, 20000, 'exit');
+    assert.deepEqual([exit.reason, exit.code], ['error-exit', 4]);
+    assert.ok(exit.error instanceof Error, 'a wrong-shaped error report still becomes an Error');
+  } finally {
+    await reap(h);
+  }
+});
