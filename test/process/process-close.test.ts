@@ -90,12 +90,13 @@ test('await using closes the child at the end of the scope', async () => {
   assert.equal(handle!.exit?.reason, 'clean-exit');
 });
 
-test('close() right after spawn(), before the module ran: the child exits cleanly', async () => {
+test('close() right after spawn(), possibly before the module ran: the child exits cleanly', async () => {
   const h = spawn(fixture('echo'), { env: childEnv });
   try {
     const exit = await within(h.close(), 20000, 'close');
     assert.deepEqual([exit.reason, exit.code], ['clean-exit', 0]);
-    await assert.rejects(h.ready, { code: 'ERR_MULTIPROC_PROCESS_EXITED' });
+    // Whether the module got to call ready() first depends on scheduling; either way ready settled.
+    await h.ready.catch((e) => assert.equal(e.code, 'ERR_MULTIPROC_PROCESS_EXITED'));
   } finally {
     await reap(h);
   }
