@@ -27,6 +27,7 @@ export const codes = {
   PEER_CLOSED: 'ERR_MULTIPROC_PEER_CLOSED',
   REMOTE: 'ERR_MULTIPROC_REMOTE',
   NO_SUCH_METHOD: 'ERR_MULTIPROC_NO_SUCH_METHOD',
+  PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -303,5 +304,25 @@ export class NoSuchMethodError extends IpcError {
   constructor(message: string, method: string) {
     super(codes.NO_SUCH_METHOD, message);
     this.method = method;
+  }
+}
+
+/**
+ * A child process exited (or could not be started) while something waited
+ * for it, e.g. `handle.ready`. `reason` classifies the exit; `cause` is the
+ * error the child reported, when it reported one.
+ */
+export class ProcessExitedError extends IpcError {
+  /** Exit code, or null when a signal ended the process or it never started. */
+  readonly exitCode: number | null;
+  /** The signal that ended the process, or null. */
+  readonly signal: NodeJS.Signals | null;
+  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  readonly reason: string;
+  constructor(message: string, exit: { code: number | null; signal: NodeJS.Signals | null; reason: string }, options?: { cause?: unknown }) {
+    super(codes.PROCESS_EXITED, message, options);
+    this.exitCode = exit.code;
+    this.signal = exit.signal;
+    this.reason = exit.reason;
   }
 }

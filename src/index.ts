@@ -22,6 +22,14 @@ export type { Codec, CodecOption } from './channel/codec.js';
 export type { ChannelOptions } from './channel/base-channel.js';
 export { MessageQueue } from './mqueue/message-queue.js';
 export type { MessageQueueBackend, MessageQueueCreateOptions, MessageQueueLimits, MessageQueueOpenOptions, MessageQueueStat } from './mqueue/message-queue.js';
+export { spawn, ChildHandle } from './process/spawn.js';
+export type { SpawnOptions, ChildExit, ChannelSpec, StreamChannelSpec, ProcessPermissions, StdioSpec } from './process/spawn.js';
+export { exitReason, exitReasons } from './process/exit-reason.js';
+export type { ExitReason } from './process/exit-reason.js';
+export { parent, parentChannel, ready, onShutdown, ParentPort } from './process/child.js';
+export type { ShutdownHandler, ParentChannelOptions } from './process/child.js';
+export { registerTransport } from './process/transports.js';
+export type { ChannelDescriptor, DescribeContext, OpenContext, TransportRegistration } from './process/transports.js';
 export {
   IpcError,
   ClosedError,
@@ -39,6 +47,7 @@ export {
   NoSuchMethodError,
   MessageTooLargeError,
   ProtocolError,
+  ProcessExitedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';

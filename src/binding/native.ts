@@ -119,6 +119,14 @@ export interface NativeAddon {
   readonly MSG_BITMAP_BYTES: number;
   readonly IPC_CREAT: number;
   readonly IPC_EXCL: number;
+
+  // process.cc
+  /** prctl(PR_SET_PDEATHSIG, sig); returns getppid() right after, to detect a parent that died first. */
+  setParentDeathSignal(sig: number): number;
+  /** prctl(PR_GET_PDEATHSIG): 0 when none is set. */
+  getParentDeathSignal(): number;
+  /** Sets or clears FD_CLOEXEC on `fd`. */
+  setCloseOnExec(fd: number, on: boolean): void;
 }
 
 /** The loaded addon. @internal */

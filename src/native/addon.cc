@@ -7,6 +7,7 @@
 #include "mapping.h"
 #include "mqueue.h"
 #include "mutex.h"
+#include "process.h"
 #include "shm.h"
 #include "sysv_msg.h"
 
@@ -33,4 +34,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitMutex(context, exports);
   multiproc::InitMqueue(context, exports);
   multiproc::InitSysvMsg(context, exports);
+  multiproc::InitProcess(context, exports);
 }
