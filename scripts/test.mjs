@@ -28,7 +28,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 // Names the suite creates start with these; see test/helpers/names.ts.
-const ours = (n) => n.startsWith('mpt-') || n.startsWith('mp.') && n.includes('mpt-');
+const ours = (n) => n.includes('mpt-') && n.includes(`-r${process.pid}-`);
 const listNames = () => ['/dev/shm', '/dev/mqueue'].flatMap((d) => (existsSync(d) ? readdirSync(d).map((n) => `${d}/${n}`) : []));
 const before = new Set(listNames());
 
