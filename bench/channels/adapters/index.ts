@@ -1,0 +1,13 @@
+/** Every Node-side mechanism of the channel benchmark, in table order. */
+import type { Adapter } from '../common.js';
+import { baselines } from './baselines.js';
+import { mqueues } from './mqueue.js';
+import { socketPair } from './socketpair.js';
+
+export const adapters: Adapter[] = [...baselines, ...mqueues, socketPair];
+
+export function adapterById(id: string): Adapter {
+  const a = adapters.find((x) => x.id === id);
+  if (!a) throw new Error(`unknown mechanism ${id}`);
+  return a;
+}

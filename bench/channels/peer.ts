@@ -1,0 +1,89 @@
+/**
+ * One trial of the channel benchmark.
+ *
+ *   node peer.js driver <spec>    started by run.js in a fresh process group:
+ *                                 sets the mechanism up, starts the partner,
+ *                                 measures, prints "RESULT <json>" and exits
+ *   node peer.js partner <spec>   the other process (or worker thread): echoes
+ *                                 the round trips, counts the one-way messages
+ *                                 and reports once it has them all
+ */
+import { isMainThread, workerData } from 'node:worker_threads';
+import { adapterById } from './adapters/index.js';
+import { percentile, type Endpoint, type TrialFigures, type TrialSpec } from './common.js';
+
+async function sendOne(ep: Endpoint, m: unknown): Promise<void> {
+  const p = ep.send(m);
+  if (p) await p;
+}
+
+async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
+  const adapter = adapterById(spec.mechanism);
+  const side = await adapter.driver(spec);
+  const { ep } = side;
+  // A partner that dies early must fail the trial, not hang it.
+  let partnerError: unknown;
+  side.partnerExit.catch((err) => {
+    partnerError = err;
+  });
+  try {
+    const payload = adapter.payload(spec.size);
+    const lat: number[] = [];
+    for (let i = 0; i < spec.warmup + spec.roundTrips; i++) {
+      const t0 = process.hrtime.bigint();
+      await sendOne(ep, payload);
+      await ep.receive();
+      if (i >= spec.warmup) lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < spec.count; i++) {
+      const p = ep.send(payload);
+      if (p) await p;
+    }
+    await ep.receive();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await side.partnerExit;
+    await ep.close();
+    const sum = lat.reduce((a, b) => a + b, 0);
+    lat.sort((a, b) => a - b);
+    return { rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds } };
+  } catch (err) {
+    side.kill();
+    throw partnerError ?? err;
+  }
+}
+
+async function runPartner(spec: TrialSpec): Promise<void> {
+  const adapter = adapterById(spec.mechanism);
+  const ep = await adapter.partner(spec);
+  for (let i = 0; i < spec.warmup + spec.roundTrips; i++) {
+    await sendOne(ep, await ep.receive());
+  }
+  if (ep.drain) await ep.drain(spec.count);
+  else for (let i = 0; i < spec.count; i++) await ep.receive();
+  await sendOne(ep, adapter.ack());
+  await ep.close();
+}
+
+if (!isMainThread) {
+  const data = workerData as { role: 'partner'; spec: TrialSpec };
+  await runPartner(data.spec);
+} else {
+  const [role, json] = process.argv.slice(2);
+  const spec = JSON.parse(json ?? '{}') as TrialSpec;
+  try {
+    if (role === 'driver') {
+      const figures = await runDriver(spec);
+      process.stdout.write(`RESULT ${JSON.stringify(figures)}\n`);
+      process.exit(0);
+    } else if (role === 'partner') {
+      await runPartner(spec);
+      process.exit(0);
+    } else {
+      throw new Error('usage: peer.js driver|partner <spec json>');
+    }
+  } catch (err) {
+    process.stderr.write(`${role} ${spec.mechanism} ${spec.size} B: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  }
+}
