@@ -18,6 +18,10 @@ export { RWLock, RWLockGuard } from './sync/rwlock.js';
 export type { RWLockMode } from './sync/rwlock.js';
 export { MessageQueue } from './mqueue/message-queue.js';
 export type { MessageQueueBackend, MessageQueueCreateOptions, MessageQueueLimits, MessageQueueOpenOptions, MessageQueueStat } from './mqueue/message-queue.js';
+export { Pipe, DuplexPipe } from './channel/transports/pipe.js';
+export type { PipeEnd, DuplexSide, Framing, PipeChannelOptions, PipeCreateOptions } from './channel/transports/pipe.js';
+export { NamedPipe } from './channel/transports/named-pipe.js';
+export type { NamedPipeCreateOptions, NamedPipeReaderOptions, NamedPipeWriterOptions } from './channel/transports/named-pipe.js';
 export {
   IpcError,
   ClosedError,
