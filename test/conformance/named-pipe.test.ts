@@ -11,7 +11,7 @@ const tmp = tempDir('fifo');
 for (const shared of [false, true]) {
   conformance({
     name: 'fifo',
-    stressCount: shared ? 200_000 : 1_000_000,
+    stressCount: shared ? 100_000 : 1_000_000,
     bounded: true,
     peerCloseEnds: true,
     ...(shared ? { maxSize: NamedPipe.maxSharedMessageSize } : {}),

@@ -28,7 +28,7 @@ conformance({
 
 conformance({
   name: 'pipe',
-  stressCount: 200_000,
+  stressCount: 100_000,
   bounded: true,
   peerCloseEnds: true,
   async pair(opts) {

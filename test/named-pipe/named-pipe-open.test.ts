@@ -83,10 +83,13 @@ test("framing 'none': the shell's `echo hello > fifo` arrives as 'hello\\n', and
   await using fifo = NamedPipe.create(tmp.file('fifo'));
   const reader = fifo.reader({ framing: 'none' });
   const sh = spawn('sh', ['-c', 'echo hello > "$0"', fifo.path], { stdio: 'inherit' });
+  const closed = once(sh, 'close'); // before anything is awaited: it may come before the stream's end
   const chunks: Buffer[] = [];
   for await (const c of reader) chunks.push(Buffer.from(c as Uint8Array));
   assert.equal(Buffer.concat(chunks).toString(), 'hello\n');
-  assert.equal((await once(sh, 'close'))[0], 0);
+  assert.equal((await closed)[0], 0);
+  // Our reader must be gone before the writer opens, or the writer could connect to it instead of to cat.
+  await reader.close();
 
   const cat = promisify(execFile)('cat', [fifo.path]);
   const writer = await fifo.writer({ framing: 'none', timeout: 10000 });

@@ -160,11 +160,12 @@ test('a child that exits without closing its end still ends the parent\'s stream
 test("framing 'none': a shell writes plain bytes to fd 3", async () => {
   const pipe = Pipe.create();
   const sh = spawn('sh', ['-c', 'echo hello >&3; printf world >&3'], { stdio: ['ignore', 'ignore', 'inherit', pipe.childEnd('writer')] });
+  const closed = once(sh, 'close'); // before anything is awaited: it may come before the stream's end
   const reader = pipe.reader({ framing: 'none' });
   const chunks: Buffer[] = [];
   for await (const c of reader) chunks.push(Buffer.from(c as Uint8Array));
   assert.equal(Buffer.concat(chunks).toString(), 'hello\nworld');
-  const [code] = await once(sh, 'close');
+  const [code] = await closed;
   assert.equal(code, 0);
 });
 

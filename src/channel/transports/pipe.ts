@@ -144,6 +144,15 @@ export class PipeChannel<T> extends StreamChannel<T> {
     return this.#fd;
   }
 
+  /** Graceful close; resolves once the descriptor itself is closed. @internal */
+  protected override async _close(): Promise<void> {
+    await super._close();
+    // A stream that ended by itself is destroyed but may not have closed its
+    // descriptor yet; until it has, this end still counts as open (a FIFO
+    // writer could still connect to it).
+    if (!this.stream.closed) await new Promise<void>((resolve) => this.stream.once('close', () => resolve()));
+  }
+
   /** @internal */
   protected override _stats(): Partial<ChannelStats> {
     if (this.stream.destroyed) return {};
