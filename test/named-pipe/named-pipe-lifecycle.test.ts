@@ -78,7 +78,7 @@ test('a process that exits without closing still removes the FIFO it created', a
     `,
     { args: [path] },
   );
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `signal ${r.signal}; stderr: ${r.stderr}`);
   assert.equal(r.stdout.trim(), 'true');
   assert.equal(existsSync(path), false);
 });

@@ -54,7 +54,7 @@ test('a writer waiting for a reader connects when another process opens the FIFO
   await writer.send({ hello: 'reader' }, T);
   await writer.close();
   const r = await reader.exited;
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `signal ${r.signal}; stderr: ${r.stderr}`);
   assert.deepEqual(JSON.parse(r.stdout), { hello: 'reader' });
 });
 

@@ -53,8 +53,8 @@ test('two processes spawned separately, one writing and one reading by path: 100
       { args: [fifo.path, String(n)], timeout: 110000 },
     );
     const [rw, rr] = await Promise.all([writer.exited, reader.exited]);
-    assert.equal(rw.code, 0, rw.stderr);
-    assert.equal(rr.code, 0, rr.stderr);
+    assert.equal(rw.code, 0, `signal ${rw.signal}; stderr: ${rw.stderr}`);
+    assert.equal(rr.code, 0, `signal ${rr.signal}; stderr: ${rr.stderr}`);
     assert.match(rr.stdout, new RegExp(`received ${n}\\b`));
   } finally {
     await fifo.close();
@@ -102,7 +102,7 @@ test('four writer processes on one FIFO (shared, messages up to 4080 bytes): eve
     assert.deepEqual(next, new Array(writers).fill(perWriter));
     for (const c of children) {
       const r = await c.exited;
-      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.code, 0, `signal ${r.signal}; stderr: ${r.stderr}`);
     }
     await assert.rejects(reader.receive({ timeout: 100 }), (e: any) => e.code === 'ERR_MULTIPROC_TIMEOUT', 'nothing more, and the persistent reader is still open');
     await reader.close();

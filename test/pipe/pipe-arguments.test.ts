@@ -111,4 +111,10 @@ test('Pipe.fromFd and Pipe.fromFds check the descriptor before wrapping it', asy
   assert.throws(() => Pipe.fromFd(pipe.writeFd!, 'reader'), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE' && /writing only/.test(e.message));
   assert.throws(() => Pipe.fromFd(pipe.readFd!, 'writer'), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE' && /reading only/.test(e.message));
   assert.throws(() => Pipe.fromFds(pipe.writeFd!, pipe.readFd!), code('ERR_INVALID_ARG_VALUE'));
+
+  // A descriptor this process already wraps.
+  using other = Pipe.create();
+  const r = other.reader();
+  assert.throws(() => Pipe.fromFd((r as any).fd, 'reader'), (e: any) => e.code === 'EEXIST' && /already uses that descriptor/.test(e.message));
+  r.destroy();
 });

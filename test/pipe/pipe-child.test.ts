@@ -54,7 +54,7 @@ test(`a child sends up to ${COUNT} sequenced, checksummed messages on fd 3: each
     next++;
   }
   const r = await child.exited;
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `signal ${r.signal}; stderr: ${r.stderr}`);
   const sent = Number(r.stdout.trim());
   assert.equal(next, sent, 'every message sent arrived');
   assert.ok(sent >= 100_000, `only ${sent} messages in ${SEND_BUDGET_MS} ms`);
@@ -82,7 +82,7 @@ test('the parent writes, a child reads on fd 4; the child sees the end when the 
   }
   await writer.close();
   const r = await child.exited;
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `signal ${r.signal}; stderr: ${r.stderr}`);
   assert.deepEqual(JSON.parse(r.stdout), { n: 10000, sum });
 });
 
@@ -109,7 +109,7 @@ test('duplex: request and reply with a child over fds 3 and 4, structured clone'
   }
   await ch.close();
   const r = await child.exited;
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, `signal ${r.signal}; stderr: ${r.stderr}`);
 });
 
 test('a child killed by SIGKILL in the middle of a large message: the whole messages before it, then ERR_MULTIPROC_PROTOCOL, never a torn message or a hang', async () => {

@@ -10,14 +10,13 @@
  */
 import { lstatSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { getSystemErrorMap } from 'node:util';
 import { native } from '../../binding/native.js';
-import { ClosedError, IncompatibleError, systemError, typeError, validateBoolean, validateInteger, validateOneOf, validateOptions, validateSignal, validateTimeout } from '../../errors.js';
+import { ClosedError, IncompatibleError, typeError, validateBoolean, validateInteger, validateOneOf, validateOptions, validateSignal, validateTimeout } from '../../errors.js';
 import type { CreationMode } from '../../shm/shared-memory.js';
 import { waitFor, type Wait } from '../base-channel.js';
 import type { ChannelTraits, Receiver, Sender } from '../channel.js';
 import { FRAME_HEADER } from '../framing.js';
-import { checkPipeFd, closeQuietly, PipeChannel, resolveChannelOptions, type PipeChannelOptions } from './pipe.js';
+import { checkPipeFd, closeQuietly, fileError, PipeChannel, resolveChannelOptions, type PipeChannelOptions, type ResolvedChannelOptions } from './pipe.js';
 
 /** Options of {@link NamedPipe.create}. */
 export interface NamedPipeCreateOptions {
@@ -109,17 +108,8 @@ function validatePath(value: unknown): string {
   return path;
 }
 
-/**
- * A node:fs or addon failure in the library's system-error shape. node:fs
- * messages already carry code, syscall and path; keep only the description.
- */
-function fileError(err: unknown, path: string): unknown {
-  const e = err as { code?: unknown; errno?: unknown; syscall?: unknown };
-  if (err instanceof Error && typeof e.syscall === 'string' && typeof e.errno === 'number' && err.message.startsWith(`${String(e.code)}: `)) {
-    const description = getSystemErrorMap().get(e.errno)?.[1];
-    if (description !== undefined) err.message = description;
-  }
-  return systemError(err, 'fifo', path, path);
+function fifoError(err: unknown, path: string): unknown {
+  return fileError(err, 'fifo', path, path);
 }
 
 function describeKind(st: Stats): string {
@@ -138,7 +128,7 @@ function checkIsFifo(path: string): void {
   try {
     st = statSync(path);
   } catch (err) {
-    throw fileError(err, path);
+    throw fifoError(err, path);
   }
   if (!st.isFIFO()) throw notFifo(path, st);
 }
@@ -221,14 +211,14 @@ export class NamedPipe {
       try {
         st = lstatSync(file);
       } catch (err) {
-        if (!isCode(err, 'ENOENT')) throw fileError(err, file);
+        if (!isCode(err, 'ENOENT')) throw fifoError(err, file);
       }
       if (st !== undefined) {
         if (!st.isFIFO()) throw notFifo(file, st);
         try {
           unlinkSync(file);
         } catch (err) {
-          if (!isCode(err, 'ENOENT')) throw fileError(err, file);
+          if (!isCode(err, 'ENOENT')) throw fifoError(err, file);
         }
       }
     }
@@ -236,7 +226,7 @@ export class NamedPipe {
       native.mkfifo(file, mode);
     } catch (err) {
       if (creation === 'openOrCreate' && isCode(err, 'EEXIST')) return NamedPipe.open(file);
-      throw fileError(err, file);
+      throw fifoError(err, file);
     }
     return new NamedPipe(file, true);
   }
@@ -334,7 +324,7 @@ export class NamedPipe {
         fd = native.openFifo(this.#path, native.O_WRONLY);
         break;
       } catch (err) {
-        if (!isCode(err, 'ENXIO')) throw fileError(err, this.#path);
+        if (!isCode(err, 'ENXIO')) throw fifoError(err, this.#path);
       }
       await waitFor<void>(wait, (resolve) => {
         const t = setTimeout(resolve, delay);
@@ -371,7 +361,7 @@ export class NamedPipe {
     try {
       unlinkSync(this.#path);
     } catch (err) {
-      throw fileError(err, this.#path);
+      throw fifoError(err, this.#path);
     }
   }
 
@@ -412,11 +402,11 @@ export class NamedPipe {
     try {
       return native.openFifo(this.#path, accmode);
     } catch (err) {
-      throw fileError(err, this.#path);
+      throw fifoError(err, this.#path);
     }
   }
 
-  #track<T>(fd: number, end: 'reader' | 'writer', init: ReturnType<typeof resolveChannelOptions<T>> & { extraFds?: number[]; batchSize?: number; writableHighWaterMark?: number }): PipeChannel<T> {
+  #track<T>(fd: number, end: 'reader' | 'writer', init: ResolvedChannelOptions<T> & { extraFds?: number[]; batchSize?: number; writableHighWaterMark?: number }): PipeChannel<T> {
     const channel: PipeChannel<T> = new PipeChannel<T>({
       ...init,
       fd,

@@ -8,6 +8,7 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { getSystemErrorMap } from 'node:util';
 import { native } from '../../binding/native.js';
 import { IncompatibleError, systemError, typeError, validateInteger, validateOneOf, validateOptions } from '../../errors.js';
 import { validateMaxMessageSize, type BaseChannelInit, type ChannelOptions } from '../base-channel.js';
@@ -117,7 +118,11 @@ export class PipeChannel<T> extends StreamChannel<T> {
         ...(init.writableHighWaterMark === undefined ? {} : { writableHighWaterMark: init.writableHighWaterMark }),
       } as ConstructorParameters<typeof Socket>[0]);
     } catch (err) {
-      throw systemError(err, 'pipe', init.label);
+      if ((err as { code?: unknown }).code === 'EEXIST') {
+        (err as Error).message = `EEXIST: ${init.label}: this process already uses that descriptor (another channel or net.Socket wraps it)`;
+        throw err;
+      }
+      throw fileError(err, 'pipe', `fd ${init.fd}`);
     }
     super({
       traits: init.traits,
@@ -169,6 +174,21 @@ export class PipeChannel<T> extends StreamChannel<T> {
   }
 }
 
+/**
+ * A node:fs or addon failure in the library's system-error shape. node:fs
+ * messages already carry code, syscall and path: keep only the description,
+ * so the message does not say them twice.
+ * @internal
+ */
+export function fileError(err: unknown, kind: string, name: string, path?: string): unknown {
+  const e = err as { code?: unknown; errno?: unknown; syscall?: unknown };
+  if (err instanceof Error && typeof e.syscall === 'string' && typeof e.errno === 'number' && err.message.startsWith(`${String(e.code)}: `)) {
+    const description = getSystemErrorMap().get(e.errno)?.[1];
+    if (description !== undefined) err.message = description;
+  }
+  return systemError(err, kind, name, path);
+}
+
 /** @internal */
 export function closeQuietly(fd: number): void {
   try {
@@ -187,7 +207,7 @@ export function checkPipeFd(fd: number, end: PipeEnd, what: string): void {
     isFifo = st.isFIFO();
     kind = st.isSocket() ? 'a socket' : st.isFile() ? 'a regular file' : st.isCharacterDevice() ? 'a character device' : st.isDirectory() ? 'a directory' : 'not a pipe';
   } catch (err) {
-    throw systemError(err, 'pipe', what);
+    throw fileError(err, 'pipe', what);
   }
   if (!isFifo) {
     throw new IncompatibleError(`${what} is ${kind}, not a pipe: pass the descriptor a Pipe gave the child (childEnd) or a FIFO's`);
@@ -230,9 +250,12 @@ function validateCreateOptions(options: unknown): number | undefined {
   return opts.capacity === undefined ? undefined : validateInteger(opts.capacity, 'options.capacity', 1, 2 ** 31 - 1);
 }
 
+function channelOptions<T>(options: unknown): ResolvedChannelOptions<T> {
+  return resolveChannelOptions<T>(validateOptions<PipeChannelOptions<T>>(options, 'options', channelOptionKeys));
+}
+
 /** Wraps `fd`. When `owned`, a failure closes it; a caller's descriptor is left as it was. */
-function wrap<T>(fd: number, end: PipeEnd, options: unknown, what: string, owned: boolean): PipeChannel<T> {
-  const o = resolveChannelOptions<T>(validateOptions<PipeChannelOptions<T>>(options, 'options', channelOptionKeys));
+function wrap<T>(fd: number, end: PipeEnd, o: ResolvedChannelOptions<T>, what: string, owned: boolean): PipeChannel<T> {
   try {
     return new PipeChannel<T>({ fd, end, traits: PIPE_TRAITS, label: `pipe ${end} (${what})`, ...o });
   } catch (err) {
@@ -242,17 +265,17 @@ function wrap<T>(fd: number, end: PipeEnd, options: unknown, what: string, owned
 }
 
 /** Wraps a read and a write descriptor into one two-way channel. */
-function wrapDuplex<T>(readFd: number, writeFd: number, options: unknown, what: string, owned: boolean): DuplexPipeChannel<T> {
+function wrapDuplex<T>(readFd: number, writeFd: number, o: ResolvedChannelOptions<T>, what: string, owned: boolean): DuplexPipeChannel<T> {
   let reader: PipeChannel<T>;
   try {
-    reader = wrap<T>(readFd, 'reader', options, `${what}, fd ${readFd}`, owned);
+    reader = wrap<T>(readFd, 'reader', o, `${what}, fd ${readFd}`, owned);
   } catch (err) {
     if (owned) closeQuietly(writeFd);
     throw err;
   }
   let writer: PipeChannel<T>;
   try {
-    writer = wrap<T>(writeFd, 'writer', options, `${what}, fd ${writeFd}`, owned);
+    writer = wrap<T>(writeFd, 'writer', o, `${what}, fd ${writeFd}`, owned);
   } catch (err) {
     // Half a channel is no use: the reader's socket owns its descriptor now and closes it.
     reader.destroy();
@@ -347,10 +370,9 @@ export class Pipe {
   static fromFd<T = unknown>(fd: number, end: PipeEnd, options?: PipeChannelOptions<T>): Receiver<T> | Sender<T> {
     validateFd(fd, 'fd');
     validateOneOf(end, 'end', pipeEnds);
-    validateOptions(options, 'options', channelOptionKeys);
-    resolveChannelOptions(options ?? {});
+    const o = channelOptions<T>(options);
     checkPipeFd(fd, end, `fd ${fd}`);
-    return wrap<T>(fd, end, options, `fd ${fd}`, false);
+    return wrap<T>(fd, end, o, `fd ${fd}`, false);
   }
 
   /**
@@ -364,11 +386,10 @@ export class Pipe {
     validateFd(readFd, 'readFd');
     validateFd(writeFd, 'writeFd');
     if (readFd === writeFd) throw typeError('ERR_INVALID_ARG_VALUE', `readFd and writeFd must differ. Received ${readFd} for both`);
-    validateOptions(options, 'options', channelOptionKeys);
-    resolveChannelOptions(options ?? {});
+    const o = channelOptions<T>(options);
     checkPipeFd(readFd, 'reader', `fd ${readFd}`);
     checkPipeFd(writeFd, 'writer', `fd ${writeFd}`);
-    return wrapDuplex<T>(readFd, writeFd, options, 'inherited', false);
+    return wrapDuplex<T>(readFd, writeFd, o, 'inherited', false);
   }
 
   /** The read end's descriptor in this process, or `undefined` once taken or closed. */
@@ -395,10 +416,9 @@ export class Pipe {
    * closed), option errors.
    */
   reader<T = unknown>(options?: PipeChannelOptions<T>): Receiver<T> {
-    validateOptions(options, 'options', channelOptionKeys);
-    resolveChannelOptions(options ?? {});
+    const o = channelOptions<T>(options);
     const fd = this.#take('reader');
-    return wrap<T>(fd, 'reader', options, `fd ${fd}`, true);
+    return wrap<T>(fd, 'reader', o, `fd ${fd}`, true);
   }
 
   /**
@@ -408,10 +428,9 @@ export class Pipe {
    * fails with the system error `EPIPE`.
    */
   writer<T = unknown>(options?: PipeChannelOptions<T>): Sender<T> {
-    validateOptions(options, 'options', channelOptionKeys);
-    resolveChannelOptions(options ?? {});
+    const o = channelOptions<T>(options);
     const fd = this.#take('writer');
-    return wrap<T>(fd, 'writer', options, `fd ${fd}`, true);
+    return wrap<T>(fd, 'writer', o, `fd ${fd}`, true);
   }
 
   /**
@@ -501,10 +520,9 @@ export class DuplexPipe {
    */
   open<T = unknown>(side: DuplexSide, options?: PipeChannelOptions<T>): Channel<T> {
     validateOneOf(side, 'side', duplexSides);
-    validateOptions(options, 'options', channelOptionKeys);
-    resolveChannelOptions(options ?? {});
+    const o = channelOptions<T>(options);
     const [r, w] = this.#take(side);
-    return wrapDuplex<T>(r, w, options, `side ${side}`, true);
+    return wrapDuplex<T>(r, w, o, `side ${side}`, true);
   }
 
   /**
