@@ -88,21 +88,25 @@ export class StreamChannel<T> extends InboxChannel<T> {
         }
       });
     }
-    this.stream.on('error', (err: Error & { code?: string }) => {
-      // A peer that died with unread data makes the kernel reset the
-      // connection: to this end that is the peer closing, abruptly.
-      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
-        this.#fail(new ClosedError(`${this.label}: the peer closed the connection abruptly (${err.code})`, { cause: err }));
-      } else {
-        this.#fail(err);
-      }
-    });
+    this.stream.on('error', (err: Error) => this.#fail(this.#streamError(err)));
     this.stream.on('close', () => {
       if (!this.#ended) {
         this.#ended = true;
         this._end(this.#error);
       }
     });
+  }
+
+  /**
+   * A peer that died with unread data makes the kernel reset the connection
+   * (or, on a pipe, refuse the write): to this end that is the peer closing,
+   * abruptly.
+   */
+  #streamError(err: Error & { code?: string }): Error {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      return new ClosedError(`${this.label}: the peer closed the connection abruptly (${err.code})`, { cause: err });
+    }
+    return err;
   }
 
   #fail(err: Error): void {
@@ -194,7 +198,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
     await new Promise<void>((resolve, reject) => {
       this.stream.cork();
       if (!this.#raw) this.stream.write(header(frame.payload.length, frame.type, frame.priority));
-      this.stream.write(frame.payload, (err) => (err ? reject(err) : resolve()));
+      this.stream.write(frame.payload, (err) => (err ? reject(this.#error ?? this.#streamError(err)) : resolve()));
       this.stream.uncork();
     });
   }

@@ -305,7 +305,8 @@ export class NamedPipe {
    * `ERR_MULTIPROC_CLOSED` (this object closed meanwhile), option errors
    * (`ERR_OUT_OF_RANGE` for a `shared` writer's `maxMessageSize` above its
    * limit); `ENOENT`, `EACCES`, `EMFILE`; `ERR_MULTIPROC_INCOMPATIBLE`.
-   * Sending after every reader has gone fails with the system error `EPIPE`.
+   * Sending after every reader has gone fails with `ERR_MULTIPROC_CLOSED`
+   * (its `cause` is the kernel's `EPIPE`).
    */
   async writer<T = unknown>(options?: NamedPipeWriterOptions<T>): Promise<Sender<T>> {
     const opts = validateOptions<NamedPipeWriterOptions<T>>(options, 'options', ['codec', 'maxMessageSize', 'framing', 'shared', 'timeout', 'signal']);

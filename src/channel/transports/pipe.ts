@@ -425,7 +425,7 @@ export class Pipe {
    * The write end, as a channel in this process. Each end is taken once.
    *
    * Errors: as {@link Pipe.reader}. Sending after the read end is gone
-   * fails with the system error `EPIPE`.
+   * fails with `ERR_MULTIPROC_CLOSED` (its `cause` is the kernel's `EPIPE`).
    */
   writer<T = unknown>(options?: PipeChannelOptions<T>): Sender<T> {
     const o = channelOptions<T>(options);
