@@ -11,7 +11,8 @@
         "src/native/mutex.cc",
         "src/native/mqueue.cc",
         "src/native/sysv_msg.cc",
-        "src/native/process.cc"
+        "src/native/process.cc",
+        "src/native/fd.cc"
       ],
       "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type", "-fexceptions"],

@@ -30,6 +30,10 @@ export { parent, parentChannel, ready, onShutdown, ParentPort } from './process/
 export type { ShutdownHandler, ParentChannelOptions } from './process/child.js';
 export { registerTransport } from './process/transports.js';
 export type { ChannelDescriptor, DescribeContext, OpenContext, TransportRegistration } from './process/transports.js';
+export { Pipe, DuplexPipe } from './channel/transports/pipe.js';
+export type { PipeEnd, DuplexSide, Framing, PipeChannelOptions, PipeCreateOptions } from './channel/transports/pipe.js';
+export { NamedPipe } from './channel/transports/named-pipe.js';
+export type { NamedPipeCreateOptions, NamedPipeReaderOptions, NamedPipeWriterOptions } from './channel/transports/named-pipe.js';
 export {
   IpcError,
   ClosedError,

@@ -127,6 +127,23 @@ export interface NativeAddon {
   getParentDeathSignal(): number;
   /** Sets or clears FD_CLOEXEC on `fd`. */
   setCloseOnExec(fd: number, on: boolean): void;
+  // fd.cc
+  /** pipe2(O_CLOEXEC): [readFd, writeFd]. */
+  pipe(): [number, number];
+  /** mkfifo with exactly `mode` (chmod after, whatever the umask). */
+  mkfifo(path: string, mode: number): void;
+  /** open(path, accmode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY). */
+  openFifo(path: string, accmode: number): number;
+  /** fcntl(F_GETFL) & O_ACCMODE. */
+  fdAccessMode(fd: number): number;
+  /** Bytes in the pipe not yet read (FIONREAD). */
+  pipeQueued(fd: number): number;
+  /** The pipe's buffer size (F_GETPIPE_SZ). */
+  pipeCapacity(fd: number): number;
+  /** F_SETPIPE_SZ; returns the size the kernel chose. */
+  setPipeCapacity(fd: number, size: number): number;
+  /** Writes of at most this many bytes to a pipe are atomic. */
+  readonly PIPE_BUF: number;
 }
 
 /** The loaded addon. @internal */

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <node.h>
 
+#include "fd.h"
 #include "futex.h"
 #include "mapping.h"
 #include "mqueue.h"
@@ -35,4 +36,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitMqueue(context, exports);
   multiproc::InitSysvMsg(context, exports);
   multiproc::InitProcess(context, exports);
+  multiproc::InitFd(context, exports);
 }
