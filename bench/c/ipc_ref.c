@@ -9,7 +9,7 @@
  *               sleeps on a futex, and the other side wakes it only when it
  *               said it sleeps
  *
- * usage: ipc_ref MECH SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT
+ * usage: ipc_ref MECH SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT ONEWAY_WARMUP
  * prints one JSON object: round-trip percentiles (microseconds) and the
  * one-way time (seconds from the first send to the receiver's 1-byte report).
  */
@@ -203,8 +203,8 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: %s pipe|socketpair|tcp|ring SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT\n", argv[0]);
+  if (argc != 7) {
+    fprintf(stderr, "usage: %s pipe|socketpair|tcp|ring SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT ONEWAY_WARMUP\n", argv[0]);
     return 2;
   }
   enum mech mech;
@@ -220,6 +220,7 @@ int main(int argc, char **argv) {
   long warm = strtol(argv[3], NULL, 10);
   long rtts = strtol(argv[4], NULL, 10);
   long count = strtol(argv[5], NULL, 10);
+  long owarm = strtol(argv[6], NULL, 10);
   if (size == 0 || rtts < 1 || count < 1) {
     fprintf(stderr, "bad arguments\n");
     return 2;
@@ -280,6 +281,8 @@ int main(int argc, char **argv) {
       end_recv(&child, buf, size);
       end_send(&child, buf, size);
     }
+    for (long i = 0; i < owarm; i++) end_recv(&child, buf, size);
+    end_send(&child, &ack, 1);
     for (long i = 0; i < count; i++) end_recv(&child, buf, size);
     end_send(&child, &ack, 1);
     _exit(0);
@@ -293,6 +296,8 @@ int main(int argc, char **argv) {
     end_recv(&parent, buf, size);
     if (i >= warm) lat[i - warm] = (now_s() - t0) * 1e6;
   }
+  for (long i = 0; i < owarm; i++) end_send(&parent, buf, size);
+  end_recv(&parent, &ack, 1);
   double t0 = now_s();
   for (long i = 0; i < count; i++) end_send(&parent, buf, size);
   end_recv(&parent, &ack, 1);

@@ -16,6 +16,8 @@ export interface TrialSpec {
   roundTrips: number;
   /** Messages of the one-way run. */
   count: number;
+  /** Unmeasured one-way messages before it (the receiver reports after them too). */
+  onewayWarmup: number;
   /** Base of every name this trial creates (queues, segments); unique per trial. */
   name: string;
   /** A directory of this trial for FIFOs and socket files; the runner removes it. */
@@ -25,7 +27,7 @@ export interface TrialSpec {
 /** The figures of one trial. */
 export interface TrialFigures {
   rtt: { n: number; p50: number; p99: number; mean: number };
-  oneway: { n: number; seconds: number };
+  oneway: { n: number; seconds: number; /** Node rows: until the sender's loop had handed over the last message. */ sendSeconds?: number };
 }
 
 /**

@@ -35,18 +35,25 @@ async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
       await ep.receive();
       if (i >= spec.warmup) lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
     }
+    // One-way warm-up (the burst path is not the round-trip path: it needs its own JIT warm-up).
+    for (let i = 0; i < spec.onewayWarmup; i++) {
+      const p = ep.send(payload);
+      if (p) await p;
+    }
+    await ep.receive();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < spec.count; i++) {
       const p = ep.send(payload);
       if (p) await p;
     }
+    const sendSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await ep.receive();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await side.partnerExit;
     await ep.close();
     const sum = lat.reduce((a, b) => a + b, 0);
     lat.sort((a, b) => a - b);
-    return { rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds } };
+    return { rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds, sendSeconds } };
   } catch (err) {
     side.kill();
     throw partnerError ?? err;
@@ -59,9 +66,11 @@ async function runPartner(spec: TrialSpec): Promise<void> {
   for (let i = 0; i < spec.warmup + spec.roundTrips; i++) {
     await sendOne(ep, await ep.receive());
   }
-  if (ep.drain) await ep.drain(spec.count);
-  else for (let i = 0; i < spec.count; i++) await ep.receive();
-  await sendOne(ep, adapter.ack());
+  for (const n of [spec.onewayWarmup, spec.count]) {
+    if (ep.drain) await ep.drain(n);
+    else for (let i = 0; i < n; i++) await ep.receive();
+    await sendOne(ep, adapter.ack());
+  }
   await ep.close();
 }
 

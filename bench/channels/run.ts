@@ -84,13 +84,13 @@ function allRows(): Row[] {
 }
 
 /** Iterations for one size: a byte budget for the one-way run, bounded. */
-function sizing(quick: boolean, size: number): { warmup: number; roundTrips: number; count: number } {
+function sizing(quick: boolean, size: number): { warmup: number; roundTrips: number; count: number; onewayWarmup: number } {
   const budget = quick ? 16 << 20 : 128 << 20;
-  const max = quick ? 5000 : 50000;
+  const max = quick ? 20000 : 100000;
   const min = quick ? 16 : 64;
   const count = Math.max(min, Math.min(max, Math.floor(budget / size)));
   const rtts = quick ? (size >= 1 << 20 ? 30 : 300) : size >= 1 << 20 ? 200 : 2000;
-  return { warmup: Math.max(10, Math.floor(rtts / 10)), roundTrips: rtts, count };
+  return { warmup: Math.max(10, Math.floor(rtts / 10)), roundTrips: rtts, count, onewayWarmup: Math.max(8, Math.floor(count / 4)) };
 }
 
 // ---- cleanup of names and processes ----
@@ -408,15 +408,15 @@ async function main(): Promise<void> {
         const dir = path.join(runDir, String(trialNo));
         mkdirSync(dir);
         usedNames.push(name);
-        const spec: TrialSpec = { mechanism: r.id, size, warmup: n.warmup, roundTrips: n.roundTrips, count: n.count, name, dir };
+        const spec: TrialSpec = { mechanism: r.id, size, ...n, name, dir };
         try {
           const fig =
             r.group === 'c'
-              ? await runProcess(cBinary, [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count)], timeoutMs)
+              ? await runProcess(cBinary, [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count), String(n.onewayWarmup)], timeoutMs)
               : await runProcess(process.execPath, [peerPath, 'driver', JSON.stringify(spec)], timeoutMs);
           c.trials.push(fig);
           const rate = fig.oneway.n / fig.oneway.seconds;
-          console.log(`${prefix}  RTT p50 ${fmt(fig.rtt.p50).padStart(9)} µs  p99 ${fmt(fig.rtt.p99).padStart(9)} µs  one-way ${fmtInt(rate).padStart(10)} msg/s ${fmt((rate * size) / 1e6).padStart(8)} MB/s`);
+          console.log(`${prefix}  RTT p50 ${fmt(fig.rtt.p50).padStart(9)} µs  p99 ${fmt(fig.rtt.p99).padStart(9)} µs  one-way ${fmtInt(rate).padStart(10)} msg/s ${fmt((rate * size) / 1e6).padStart(8)} MB/s${fig.oneway.sendSeconds !== undefined ? `  (sender done at ${Math.round((100 * fig.oneway.sendSeconds) / fig.oneway.seconds)}%)` : ''}`);
         } catch (err) {
           c.errors.push((err as Error).message);
           console.log(`${prefix}  FAILED: ${(err as Error).message}`);
@@ -458,7 +458,7 @@ async function main(): Promise<void> {
   const checks = targets(cell, opts.sizes);
   console.log('');
   console.log('targets:');
-  for (const t of checks) console.log(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.what}: ${fmtRatio(t.value)} (target ${t.goal})`);
+  for (const t of checks) console.log(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.what}: ${Number.isFinite(t.value) ? `${t.value.toPrecision(3)}x` : 'n/a'} (target ${t.goal})`);
   console.log('');
   console.log(`load average before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')} (${os.cpus().length} cores)`);
 

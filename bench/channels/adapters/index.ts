@@ -2,9 +2,10 @@
 import type { Adapter } from '../common.js';
 import { baselines } from './baselines.js';
 import { mqueues } from './mqueue.js';
+import { fifo, pipe } from './pipes.js';
 import { socketPair } from './socketpair.js';
 
-export const adapters: Adapter[] = [...baselines, ...mqueues, socketPair];
+export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair];
 
 export function adapterById(id: string): Adapter {
   const a = adapters.find((x) => x.id === id);
