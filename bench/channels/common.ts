@@ -22,6 +22,8 @@ export interface TrialSpec {
   name: string;
   /** A directory of this trial for FIFOs and socket files; the runner removes it. */
   dir: string;
+  /** The port the driver listens on (socket rows), for the partner. */
+  port?: number;
 }
 
 /** The figures of one trial. */
