@@ -29,6 +29,8 @@ export interface TrialSpec {
 /** The figures of one trial. */
 export interface TrialFigures {
   rtt: { n: number; p50: number; p99: number; mean: number };
+  /** The whole trial, process start to exit, as the runner saw it. */
+  wallSeconds?: number;
   oneway: { n: number; seconds: number; /** Node rows: until the sender's loop had handed over the last message. */ sendSeconds?: number };
 }
 

@@ -86,7 +86,7 @@ function allRows(): Row[] {
 /** Iterations for one size: a byte budget for the one-way run, bounded. */
 function sizing(quick: boolean, size: number): { warmup: number; roundTrips: number; count: number; onewayWarmup: number } {
   const budget = quick ? 16 << 20 : 128 << 20;
-  const max = quick ? 20000 : 100000;
+  const max = quick ? 20000 : 50000;
   const min = quick ? 16 : 64;
   const count = Math.max(min, Math.min(max, Math.floor(budget / size)));
   const rtts = quick ? (size >= 1 << 20 ? 30 : 300) : size >= 1 << 20 ? 200 : 2000;
@@ -409,11 +409,13 @@ async function main(): Promise<void> {
         mkdirSync(dir);
         usedNames.push(name);
         const spec: TrialSpec = { mechanism: r.id, size, ...n, name, dir };
+        const trialStart = performance.now();
         try {
           const fig =
             r.group === 'c'
               ? await runProcess(cBinary, [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count), String(n.onewayWarmup)], timeoutMs)
               : await runProcess(process.execPath, [peerPath, 'driver', JSON.stringify(spec)], timeoutMs);
+          fig.wallSeconds = Math.round(performance.now() - trialStart) / 1000;
           c.trials.push(fig);
           const rate = fig.oneway.n / fig.oneway.seconds;
           console.log(`${prefix}  RTT p50 ${fmt(fig.rtt.p50).padStart(9)} µs  p99 ${fmt(fig.rtt.p99).padStart(9)} µs  one-way ${fmtInt(rate).padStart(10)} msg/s ${fmt((rate * size) / 1e6).padStart(8)} MB/s${fig.oneway.sendSeconds !== undefined ? `  (sender done at ${Math.round((100 * fig.oneway.sendSeconds) / fig.oneway.seconds)}%)` : ''}`);
@@ -476,7 +478,7 @@ async function main(): Promise<void> {
   const jsonPath = opts.json ?? path.join(repo, 'bench/results/channels-latest.json');
   mkdirSync(path.dirname(jsonPath), { recursive: true });
   writeFileSync(jsonPath, JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
-  console.log(`results: ${path.relative(process.cwd(), jsonPath) || jsonPath}`);
+  console.log(`results: ${path.resolve(jsonPath)}`);
 }
 
 try {
