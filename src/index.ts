@@ -32,3 +32,8 @@ export {
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
+export { Socket, SocketChannel, SocketServer } from './channel/transports/socket.js';
+export type { SocketConnectOptions, SocketListenOptions, SocketConnection, SocketEndpoint, RetryOptions } from './channel/transports/socket.js';
+export type { SocketServerEvents } from './channel/transports/socket-server.js';
+export { UdpChannel, UDP_MAX_PAYLOAD, UDP_MAX_PAYLOAD_AUTH } from './channel/transports/udp.js';
+export { AuthError } from './errors.js';

@@ -79,6 +79,15 @@ export interface NativeAddon {
   mutexHeldIn(buffer: SharedArrayBuffer): number;
   threadInfo(): { tid: number; robust: boolean };
   readonly MUTEX_SIZE: number;
+
+  // socket.cc
+  /**
+   * socket + fchmod(mode) + bind + listen of a Unix stream socket; returns the
+   * listening fd (non-blocking, close-on-exec). A path starting with NUL is abstract.
+   */
+  unixListen(path: string, mode: number, backlog: number): number;
+  /** A connected Unix stream socket (non-blocking, close-on-exec); abstract names at their exact length. */
+  unixConnect(path: string): number;
 }
 
 /** The loaded addon. @internal */

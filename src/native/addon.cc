@@ -7,6 +7,7 @@
 #include "mapping.h"
 #include "mutex.h"
 #include "shm.h"
+#include "socket.h"
 
 namespace {
 
@@ -29,4 +30,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);
   multiproc::InitMutex(context, exports);
+  multiproc::InitSocket(context, exports);
 }
