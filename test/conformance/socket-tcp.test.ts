@@ -15,7 +15,7 @@ conformance({
 
 conformance({
   name: 'tcp',
-  stressCount: 100_000,
+  stressCount: 50_000,
   bounded: false,
   peerCloseEnds: true,
   pair: (opts) => socketPair({ port: 0, host: '::1', authKey: 'conformance secret', ...opts }),

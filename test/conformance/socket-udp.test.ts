@@ -19,7 +19,7 @@ conformance({
 
 conformance({
   name: 'udp',
-  stressCount: 50_000,
+  stressCount: 20_000,
   bounded: true,
   peerCloseEnds: true,
   maxSize: UDP_MAX_PAYLOAD,

@@ -18,7 +18,7 @@ conformance({
 
 conformance({
   name: 'unix',
-  stressCount: 100_000,
+  stressCount: 50_000,
   bounded: false,
   peerCloseEnds: true,
   pair: (opts) => socketPair({ path: uniqueName('abs'), abstract: true, ...opts }),

@@ -212,3 +212,24 @@ test('destroy: connections are destroyed at once; pending receives reject with t
   c.destroy();
   await assert.rejects(Socket.connect({ port: server.address.port! }), (e: any) => e.code === 'ECONNREFUSED');
 });
+
+test('a client that sends and leaves before the server takes its connection: the messages still arrive, then the end', async () => {
+  for (const kind of ['unix', 'tcp', 'udp'] as const) {
+    for (const authKey of [undefined, 'k']) {
+      const server = await Socket.listen(kind === 'unix' ? { path: dir.file('early'), codec: 'json', authKey } : { port: 0, protocol: kind, codec: 'json', authKey });
+      try {
+        const at = kind === 'unix' ? { path: server.address.path! } : { port: server.address.port!, protocol: kind };
+        const c = await Socket.connect({ ...at, codec: 'json', authKey, timeout: 10000 });
+        for (let i = 0; i < 3; i++) assert.equal(c.trySend(i), true);
+        await c.close();
+        await new Promise((r) => setTimeout(r, 50));
+        const conn = (await server[Symbol.asyncIterator]().next()).value!;
+        const got: unknown[] = [];
+        for await (const m of conn) got.push(m);
+        assert.deepEqual(got, [0, 1, 2], `${kind} ${authKey ?? 'no key'}`);
+      } finally {
+        await server.close();
+      }
+    }
+  }
+});

@@ -105,11 +105,13 @@ export abstract class SocketServer<T = unknown> extends EventEmitter implements 
     else this.#queue.push(conn);
   }
 
-  /** A connection is gone (closed by either side). @internal */
+  /**
+   * A connection is gone (closed by either side). One still queued stays
+   * queued: what its peer sent before leaving can still be received.
+   * @internal
+   */
   protected _forget(conn: SocketConnection<T>): void {
     this.#connections.delete(conn);
-    const i = this.#queue.indexOf(conn);
-    if (i >= 0) this.#queue.splice(i, 1);
   }
 
   /** A handshake failed. @internal */

@@ -962,6 +962,9 @@ export async function connectUdp<T>(
   const wait = makeWait(timeout, signal, `a connection to ${target.label}`);
   checkSignal(signal);
   const sock = createSocket({ type: familyOf(target.host) });
+  // ICMP errors of late handshake datagrams may arrive between attempts; the
+  // attempt in progress (or, later, the channel) has its own listener.
+  sock.on('error', () => {});
   const fail = (err: unknown): never => {
     sock.close();
     throw systemError(err, 'udp socket', target.label.slice(4));
