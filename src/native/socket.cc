@@ -32,7 +32,7 @@ namespace {
 // Fills `addr` from a JS path; false (and a pending exception) when it does
 // not fit. Abstract names are used at their exact length, as most programs
 // (and newer libuv) do, not padded to the whole of sun_path.
-bool UnixAddress(const FunctionCallbackInfo<Value>& args, sockaddr_un* addr, socklen_t* addrlen, bool* abstract) {
+bool UnixAddress(const FunctionCallbackInfo<Value>& args, const char* syscall, sockaddr_un* addr, socklen_t* addrlen, bool* abstract) {
   v8::Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsString()) {
     ThrowTypeError(isolate, "path must be a string");
@@ -45,7 +45,7 @@ bool UnixAddress(const FunctionCallbackInfo<Value>& args, sockaddr_un* addr, soc
   *abstract = len > 0 && (*path)[0] == '\0';
   // A file path needs room for its terminating NUL; an abstract name does not.
   if (len == 0 || len > sizeof(addr->sun_path) - (*abstract ? 0 : 1)) {
-    ThrowErrno(isolate, ENAMETOOLONG, "bind");
+    ThrowErrno(isolate, ENAMETOOLONG, syscall);
     return false;
   }
   memcpy(addr->sun_path, *path, len);
@@ -60,7 +60,7 @@ void UnixConnect(const FunctionCallbackInfo<Value>& args) {
   sockaddr_un addr;
   socklen_t addrlen;
   bool abstract;
-  if (!UnixAddress(args, &addr, &addrlen, &abstract)) return;
+  if (!UnixAddress(args, "connect", &addr, &addrlen, &abstract)) return;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return ThrowErrno(isolate, errno, "socket");
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), addrlen) != 0) {
@@ -78,7 +78,7 @@ void UnixListen(const FunctionCallbackInfo<Value>& args) {
   sockaddr_un addr;
   socklen_t addrlen;
   bool abstract;
-  if (!UnixAddress(args, &addr, &addrlen, &abstract)) return;
+  if (!UnixAddress(args, "bind", &addr, &addrlen, &abstract)) return;
   int32_t mode, backlog;
   if (!GetInt32(args, 1, &mode) || !GetInt32(args, 2, &backlog)) return;
 

@@ -231,3 +231,36 @@ test('a UDP server closing ends its clients\' iteration after what it sent', asy
   await assert.rejects(c.send('x'), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
   await c.close();
 });
+
+test('a fast sender in another process and a receiver that stalls: credit makes the sender wait, nothing is lost', { timeout: 90000 }, async () => {
+  const server = await Socket.listen({ port: 0, protocol: 'udp', codec: 'raw' });
+  try {
+    const n = 30000;
+    const child = new Child(`
+      import { Socket } from 'multiproc';
+      const [port, n] = process.argv.slice(1).map(Number);
+      const c = await Socket.connect({ port, protocol: 'udp', codec: 'raw', timeout: 10000 });
+      const b = Buffer.alloc(1000);
+      let waited = 0;
+      for (let i = 0; i < n; i++) {
+        b.writeUInt32LE(i, 0);
+        if (!c.trySend(b)) { waited++; await c.send(b, { timeout: 30000 }); }
+      }
+      console.log('sent, waited ' + waited);
+      await c.close();
+    `, { args: [String(server.address.port), String(n)] });
+    const conn = (await server[Symbol.asyncIterator]().next()).value! as UdpChannel<Uint8Array>;
+    for (let i = 0; i < n; i++) {
+      if (i === 1000) await new Promise((r) => setTimeout(r, 500)); // the sender runs into its credit
+      const m = Buffer.from(await conn.receive({ timeout: 30000 }));
+      assert.equal(m.readUInt32LE(0), i);
+    }
+    const r = await child.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const waited = Number(/waited (\d+)/.exec(r.stdout)![1]);
+    assert.ok(waited > 0, 'the sender had to wait for credit');
+    assert.equal(conn.messagesLost, 0);
+  } finally {
+    await server.close();
+  }
+});
