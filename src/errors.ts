@@ -145,6 +145,9 @@ const hints: Record<string, string> = {
   ENOMEM: 'not enough memory',
   ENOSPC: 'no space left (for shared memory: /dev/shm is full)',
   EMFILE: 'too many open files in this process',
+  ECONNREFUSED: 'nothing is listening there: start the listener first, or pass retry to wait for it',
+  EADDRINUSE: 'the address is in use by another listener',
+  ECONNRESET: 'the peer reset the connection',
   ENFILE: 'too many open files on this system',
 };
 
@@ -324,5 +327,12 @@ export class ProcessExitedError extends IpcError {
     this.exitCode = exit.code;
     this.signal = exit.signal;
     this.reason = exit.reason;
+  }
+}
+
+/** Shared-secret authentication failed (wrong or missing `authKey` on one side); that connection was closed. */
+export class AuthError extends IpcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(codes.AUTH_FAILED, message, options);
   }
 }

@@ -61,3 +61,8 @@ export { connect, rpcClient, RpcClient } from './rpc/connect.js';
 export type { CallOptions, ConnectOptions, Remote, RemoteMethod, RemoteFunction } from './rpc/connect.js';
 export { defaultMessageTypes } from './rpc/protocol.js';
 export type { MessageTypes, RpcChannel } from './rpc/protocol.js';
+export { Socket, SocketChannel, SocketServer } from './channel/transports/socket.js';
+export type { SocketConnectOptions, SocketListenOptions, SocketConnection, SocketEndpoint, RetryOptions } from './channel/transports/socket.js';
+export type { SocketServerEvents } from './channel/transports/socket-server.js';
+export { UdpChannel, UDP_MAX_PAYLOAD, UDP_MAX_PAYLOAD_AUTH } from './channel/transports/udp.js';
+export { AuthError } from './errors.js';

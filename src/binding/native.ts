@@ -144,6 +144,14 @@ export interface NativeAddon {
   setPipeCapacity(fd: number, size: number): number;
   /** Writes of at most this many bytes to a pipe are atomic. */
   readonly PIPE_BUF: number;
+  // socket.cc
+  /**
+   * socket + fchmod(mode) + bind + listen of a Unix stream socket; returns the
+   * listening fd (non-blocking, close-on-exec). A path starting with NUL is abstract.
+   */
+  unixListen(path: string, mode: number, backlog: number): number;
+  /** A connected Unix stream socket (non-blocking, close-on-exec); abstract names at their exact length. */
+  unixConnect(path: string): number;
 }
 
 /** The loaded addon. @internal */

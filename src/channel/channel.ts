@@ -100,6 +100,11 @@ export interface ChannelTraits {
   scope: 'same-host' | 'network';
   /** When to use it, in one line. */
   use: string;
+  /**
+   * `false` when the transport may lose messages (UDP: rule 2's "never
+   * drops" holds only while no datagram is lost). Omitted means reliable.
+   */
+  reliable?: boolean;
 }
 
 /** The sending side of a channel. */

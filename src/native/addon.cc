@@ -11,6 +11,7 @@
 #include "process.h"
 #include "shm.h"
 #include "sysv_msg.h"
+#include "socket.h"
 
 namespace {
 
@@ -37,4 +38,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitSysvMsg(context, exports);
   multiproc::InitProcess(context, exports);
   multiproc::InitFd(context, exports);
+  multiproc::InitSocket(context, exports);
 }
