@@ -4,8 +4,9 @@ import { baselines } from './baselines.js';
 import { mqueues } from './mqueue.js';
 import { fifo, pipe } from './pipes.js';
 import { socketPair } from './socketpair.js';
+import { sockets } from './sockets.js';
 
-export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair];
+export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair, ...sockets];
 
 export function adapterById(id: string): Adapter {
   const a = adapters.find((x) => x.id === id);
