@@ -20,12 +20,26 @@ async function sendOne(ep: Endpoint, m: unknown): Promise<void> {
 async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
   const adapter = adapterById(spec.mechanism);
   const side = await adapter.driver(spec);
-  const { ep } = side;
-  // A partner that dies early must fail the trial, not hang it.
+  // A partner that dies must fail the trial at once, not hang it: a queue or a
+  // ring does not notice its peer's death, so every wait races the partner's exit.
   let partnerError: unknown;
-  side.partnerExit.catch((err) => {
-    partnerError = err;
-  });
+  const died = side.partnerExit.then(
+    () => new Promise<never>(() => {}),
+    (err: unknown) => {
+      partnerError = err;
+      throw err;
+    },
+  );
+  died.catch(() => {});
+  const raw = side.ep;
+  const ep: Endpoint = {
+    send: (m) => {
+      const p = raw.send(m);
+      return p ? Promise.race([p, died]) : undefined;
+    },
+    receive: () => Promise.race([raw.receive(), died]),
+    close: () => raw.close(),
+  };
   try {
     const payload = adapter.payload(spec.size);
     const lat: number[] = [];
@@ -56,6 +70,7 @@ async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
     return { rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds, sendSeconds } };
   } catch (err) {
     side.kill();
+    raw.close().catch(() => {});
     throw partnerError ?? err;
   }
 }
@@ -92,7 +107,9 @@ if (!isMainThread) {
       throw new Error('usage: peer.js driver|partner <spec json>');
     }
   } catch (err) {
-    process.stderr.write(`${role} ${spec.mechanism} ${spec.size} B: ${(err as Error).stack ?? err}\n`);
+    // One line for the runner's report; the stack with BENCH_DEBUG=1.
+    if (process.env['BENCH_DEBUG']) process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`${role} ${spec.mechanism} ${spec.size} B: ${(err as Error).message ?? err}\n`);
     process.exit(1);
   }
 }

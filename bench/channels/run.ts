@@ -215,7 +215,7 @@ function runProcess(cmd: string, args: string[], timeoutMs: number): Promise<Tri
           /* fall through */
         }
       }
-      reject(new Error(`${signal ?? `exit code ${code}`}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+      reject(new Error(`${signal ?? `exit code ${code}`}: ${err.trim().split('\n').slice(-2).join(' | ')}`));
     });
   });
 }
@@ -483,6 +483,9 @@ async function main(): Promise<void> {
 
 try {
   await main();
+} catch (err) {
+  console.error(`channel benchmark: ${(err as Error).message}`);
+  process.exitCode = 2;
 } finally {
   cleanupAll();
 }
