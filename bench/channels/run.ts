@@ -359,6 +359,8 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   const started = new Date();
   console.log(`channel benchmark: ${rows.length} mechanisms x ${opts.sizes.length} sizes x ${opts.trials} trial(s)${opts.quick ? ' (quick)' : ''}; load average ${loadBefore.join(' ')}`);
+  const m = machine();
+  console.log(`machine: ${m['cpu']}, ${m['cores']} cores, ${m['kernel']}, Node ${m['node']}`);
   const cError = rows.some((r) => r.group === 'c') ? buildC() : undefined;
   if (cError) console.log(cError);
 
