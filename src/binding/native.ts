@@ -23,6 +23,7 @@ export const enum LockFlags {
   Woken = 1,
   Starving = 2,
   CheckHandoff = 4,
+  NoSleep = 8,
 }
 
 /** Results of `futexWait`. @internal */
