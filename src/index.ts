@@ -29,6 +29,9 @@ export {
   IncompatibleError,
   BusyError,
   NativeLoadError,
+  PeerClosedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
+export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
+export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
