@@ -8,7 +8,8 @@
         "src/native/mapping.cc",
         "src/native/shm.cc",
         "src/native/futex.cc",
-        "src/native/mutex.cc"
+        "src/native/mutex.cc",
+        "src/native/file_lock.cc"
       ],
       "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type", "-fexceptions"],

@@ -35,3 +35,5 @@ export {
 export type { SystemError } from './errors.js';
 export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
+export { FileChannel } from './channel/transports/file-channel.js';
+export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';

@@ -79,6 +79,11 @@ export interface NativeAddon {
   mutexHeldIn(buffer: SharedArrayBuffer): number;
   threadInfo(): { tid: number; robust: boolean };
   readonly MUTEX_SIZE: number;
+
+  // file_lock.cc
+  /** flock(fd, LOCK_EX), without LOCK_NB when `wait`. False when another open file description holds the lock. */
+  fileLock(fd: number, wait: boolean): boolean;
+  fileUnlock(fd: number): void;
 }
 
 /** The loaded addon. @internal */

@@ -312,6 +312,8 @@ export abstract class BaseChannel<T> {
  */
 export abstract class InboxChannel<T> extends BaseChannel<T> {
   #inbox: Frame[] = [];
+  /** No frame in the inbox has a priority: a plain receive takes the first one without a scan. */
+  #flat = true;
   #inboxBytes = 0;
   #waiters: Array<{ selector: TypeSelector; resolve: (f: Frame) => void; reject: (e: unknown) => void }> = [];
   #ended: Error | undefined;
@@ -335,6 +337,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
       }
     }
     this.#inbox.push(frame);
+    if (frame.priority !== 0) this.#flat = false;
     this.#inboxBytes += frame.payload.length;
     if (!this.#paused && this.#inboxBytes > this.highWaterMark) {
       this.#paused = true;
@@ -363,9 +366,11 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
 
   /** @internal */
   protected _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
-    const i = selectFrame(this.#inbox, selector);
+    const i = selector === 0 && this.#flat ? (this.#inbox.length > 0 ? 0 : -1) : selectFrame(this.#inbox, selector);
     if (i >= 0) {
-      const [frame] = this.#inbox.splice(i, 1);
+      // shift() is cheap on a large array; splice(0, 1) copies it.
+      const frame = i === 0 ? this.#inbox.shift() : this.#inbox.splice(i, 1)[0];
+      if (this.#inbox.length === 0) this.#flat = true;
       this.#inboxBytes -= frame!.payload.length;
       if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
         this.#paused = false;

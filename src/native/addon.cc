@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <node.h>
 
+#include "file_lock.h"
 #include "futex.h"
 #include "mapping.h"
 #include "mutex.h"
@@ -29,4 +30,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);
   multiproc::InitMutex(context, exports);
+  multiproc::InitFileLock(context, exports);
 }
