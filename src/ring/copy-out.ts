@@ -21,7 +21,12 @@ let used = 0;
 
 /** A copy of `length` bytes at `offset` (a multiple of 4) of the ring. @internal */
 export function copyOut(src8: Uint8Array, src32: Int32Array, offset: number, length: number): Uint8Array {
-  if (length > POOLED_MAX) return src8.slice(offset, offset + length);
+  if (length > POOLED_MAX) {
+    // Uninitialized memory: slice() would zero it first, a second pass over every byte.
+    const b = Buffer.allocUnsafe(length);
+    b.set(src8.subarray(offset, offset + length));
+    return new Uint8Array(b.buffer, b.byteOffset, length);
+  }
   if (used + length > POOL_BYTES) {
     pool = new ArrayBuffer(POOL_BYTES);
     pool8 = new Uint8Array(pool);

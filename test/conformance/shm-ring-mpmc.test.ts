@@ -9,7 +9,8 @@ leakGuard();
 
 conformance({
   name: 'shm-ring',
-  // The contract's md5 per message dominates here; the SPSC run and the cross-process test carry 1,000,000.
+  // The contract's md5 per message dominates in-process; the 1,000,000-message run is
+  // cross-process (test/shm-ring/shm-ring-cross-process.test.ts).
   stressCount: 250_000,
   bounded: true,
   // Closing the last sender marks the ring closed: receivers end after the queued messages.

@@ -9,7 +9,9 @@ leakGuard();
 
 conformance({
   name: 'shm-ring',
-  stressCount: 1_000_000,
+  // The contract's md5 per message dominates in-process; the 1,000,000-message run is
+  // cross-process, with crc32 (test/shm-ring/shm-ring-cross-process.test.ts).
+  stressCount: 250_000,
   bounded: true,
   // Closing the last sender marks the ring closed: receivers end after the queued messages.
   peerCloseEnds: true,
