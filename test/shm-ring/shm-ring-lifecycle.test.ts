@@ -41,7 +41,11 @@ test('creation modes: create fails on an existing name, openOrCreate attaches, p
     const b = ShmRing.create(name, { capacity: 8192, creation: 'openOrCreate' });
     assert.equal(b.owner, false);
     await b.close();
-    assert.throws(() => ShmRing.create(name, { capacity: 8192, mode: 'mpmc', creation: 'openOrCreate' }), (e: { code?: string }) => e.code === 'ERR_MULTIPROC_INCOMPATIBLE' || e.code === 'ERR_MULTIPROC_SIZE_MISMATCH');
+    const c0 = ShmRing.create(name, { creation: 'openOrCreate' });
+    assert.equal(c0.capacity, 8192, 'the existing ring\'s parameters win');
+    await c0.close();
+    assert.throws(() => ShmRing.create(name, { capacity: 8192, mode: 'mpmc', creation: 'openOrCreate' }), code('ERR_MULTIPROC_INCOMPATIBLE'));
+    assert.throws(() => ShmRing.create(name, { capacity: 16384, creation: 'openOrCreate' }), code('ERR_MULTIPROC_INCOMPATIBLE'));
     a.trySend('old');
     const c = ShmRing.create(name, { capacity: 8192, creation: 'purgeAndCreate' });
     assert.equal(c.tryReceive(), undefined, 'a fresh ring');

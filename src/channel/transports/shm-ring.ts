@@ -105,7 +105,11 @@ export interface ShmRingCreateOptions<T> extends ChannelOptions<T> {
   role?: ShmRingRole;
   /** Permission bits of the segment. Default `0o600`. */
   permissions?: number;
-  /** `'create'` (default), `'openOrCreate'` (an existing ring's parameters win) or `'purgeAndCreate'`. */
+  /**
+   * `'create'` (default), `'openOrCreate'` (an existing ring's parameters win;
+   * `mode`, `capacity` and `maxMessageSize`, when given, must match them) or
+   * `'purgeAndCreate'`.
+   */
   creation?: Exclude<CreationMode, 'open'>;
 }
 
@@ -286,9 +290,10 @@ export class ShmRing<T = unknown> implements Channel<T> {
    * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`
    * (bad name or options; `capacity` not a power of two; `maxMessageSize`
    * above `capacity - 16`); system errors of {@link SharedMemory.create}
-   * (`EEXIST`, `EACCES`, `ENOSPC`); with `creation: 'openOrCreate'`,
-   * `ERR_MULTIPROC_INCOMPATIBLE` / `ERR_MULTIPROC_SIZE_MISMATCH` when an
-   * existing ring differs; `ERR_MULTIPROC_BUSY` when `role` cannot be taken.
+   * (`EEXIST`, `EACCES`, `ENOSPC`); with `creation: 'openOrCreate'`, those of
+   * {@link ShmRing.open}, and `ERR_MULTIPROC_INCOMPATIBLE` when `mode`,
+   * `capacity` or `maxMessageSize` were given and the existing ring differs;
+   * `ERR_MULTIPROC_BUSY` when `role` cannot be taken.
    */
   static create<T = unknown>(name: string, options?: ShmRingCreateOptions<T>): ShmRing<T> {
     const segName = segmentName(name);
@@ -328,8 +333,18 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const codec = resolveCodec<T>(opts.codec, 'structured');
     const g = geometry(mode, capacity, slotSize, senders, receivers);
 
-    const shm = SharedMemory.create(segName, g.size, { mode: permissions, creation });
-    if (!shm.owner) return ShmRing.#attach<T>(name as string, shm, codec, role, { mode, capacity, maxMessageSize: opts.maxMessageSize === undefined ? undefined : maxMessageSize });
+    let shm: SharedMemory;
+    try {
+      shm = SharedMemory.create(segName, g.size, { mode: permissions, creation: creation === 'openOrCreate' ? 'create' : creation });
+    } catch (err) {
+      if (creation !== 'openOrCreate' || (err as { code?: string }).code !== 'EEXIST') throw err;
+      // The existing ring's parameters win; only those given explicitly must agree.
+      return ShmRing.#attach<T>(name as string, SharedMemory.open(segName), codec, role, {
+        ...(opts.mode === undefined ? {} : { mode }),
+        ...(opts.capacity === undefined ? {} : { capacity }),
+        ...(opts.maxMessageSize === undefined ? {} : { maxMessageSize }),
+      });
+    }
     try {
       const i32 = new Int32Array(shm.buffer);
       i32[H_MAGIC] = MAGIC;
@@ -405,7 +420,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     shm: SharedMemory,
     codec: Codec<T>,
     role: ShmRingRole | undefined,
-    expect: { mode?: Mode; capacity?: number; maxMessageSize?: number | undefined },
+    expect: { mode?: Mode; capacity?: number; maxMessageSize?: number },
   ): ShmRing<T> {
     try {
       const i32 = new Int32Array(shm.buffer);
