@@ -73,7 +73,18 @@ export class Child {
         throw new Error(`child exited before printing ${String(text)}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
       }
       if (Date.now() > deadline) throw new Error(`child did not print ${String(text)} within ${timeout} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`);
-      await Promise.race([once(this.process.stdout!, 'data'), once(this.process, 'exit'), new Promise((r) => setTimeout(r, 200))]);
+      // Listeners removed each round: a long wait must not pile them up.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.process.stdout!.off('data', done);
+          this.process.off('exit', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 200);
+        this.process.stdout!.on('data', done);
+        this.process.on('exit', done);
+      });
     }
   }
 
