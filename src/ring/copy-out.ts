@@ -44,3 +44,16 @@ export function copyOut(src8: Uint8Array, src32: Int32Array, offset: number, len
   for (let k = words << 2; k < length; k++) p8[at + k] = src8[offset + k]!;
   return new Uint8Array(pool, at, length);
 }
+
+/** Room for `length` bytes (at most the pool size) in the pool, for one copy of many messages. @internal */
+export function poolSpace(length: number): { buffer: ArrayBuffer; bytes: Uint8Array; offset: number } {
+  if (used + length > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    pool8 = new Uint8Array(pool);
+    pool32 = new Int32Array(pool);
+    used = 0;
+  }
+  const offset = used;
+  used = (offset + length + 7) & ~7;
+  return { buffer: pool, bytes: pool8, offset };
+}

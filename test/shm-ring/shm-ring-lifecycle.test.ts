@@ -202,3 +202,31 @@ test('duplex: two rings make a two-way channel between processes', { timeout: 60
     await ch.close();
   }
 });
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: received raw messages are copies: they stay intact while the ring moves on`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ring-keep');
+    const tx = ShmRing.create<Uint8Array>(name, { mode, capacity: 1 << 16, codec: 'raw', role: 'sender' });
+    const rx = ShmRing.open<Uint8Array>(name, { codec: 'raw', role: 'receiver' });
+    try {
+      const kept: Uint8Array[] = [];
+      const size = (i: number): number => 1 + ((i * 37) % 3000);
+      const receiving = (async () => {
+        while (kept.length < 5000) kept.push(rx.tryReceive() ?? (await rx.receive({ timeout: 20000 })));
+      })();
+      for (let i = 0; i < 5000; i++) {
+        const m = new Uint8Array(size(i)).fill(i & 0xff);
+        if (!tx.trySend(m)) await tx.send(m, { timeout: 20000 });
+      }
+      await receiving;
+      for (let i = 0; i < kept.length; i++) {
+        const m = kept[i]!;
+        if (m.length !== size(i) || m.some((b) => b !== (i & 0xff))) assert.fail(`message ${i} changed after it was received`);
+        assert.equal(m.buffer instanceof SharedArrayBuffer, false);
+      }
+    } finally {
+      rx.destroy();
+      tx.destroy();
+    }
+  });
+}

@@ -274,7 +274,8 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const u8 = this.#u8;
     const i32 = this.#i32;
     if (codec === (codecs.raw as unknown as Codec<T>)) {
-      this.#decodeView = (o, n) => copyOut(u8, i32, o, n) as unknown as T;
+      const spsc = this.#engine instanceof SpscEngine ? this.#engine : undefined;
+      this.#decodeView = spsc === undefined ? (o, n) => copyOut(u8, i32, o, n) as unknown as T : (o, n) => (spsc.copyPayload(n) ?? copyOut(u8, i32, o, n)) as unknown as T;
     } else if (codec === (codecs.json as unknown as Codec<T>) || codec === (codecs.structured as unknown as Codec<T>)) {
       // These never keep a view of their input.
       this.#decodeView = (o, n) => codec.decode(u8.subarray(o, o + n));
