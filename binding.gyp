@@ -9,6 +9,10 @@
         "src/native/shm.cc",
         "src/native/futex.cc",
         "src/native/mutex.cc",
+        "src/native/mqueue.cc",
+        "src/native/sysv_msg.cc",
+        "src/native/process.cc",
+        "src/native/fd.cc",
         "src/native/file_lock.cc"
       ],
       "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],

@@ -16,6 +16,10 @@ function collect(dir, out = []) {
   return out;
 }
 
+// POSIX message queues are visible (to tests and the leak guard) only where
+// the mqueue file system is mounted.
+spawnSync(process.execPath, [join(root, 'scripts', 'setup-mqueue.mjs')], { stdio: 'inherit' });
+
 const files = collect(join(root, 'dist', 'test'))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
@@ -24,14 +28,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 // Names the suite creates start with these; see test/helpers/names.ts.
-const ours = (n) => n.startsWith('mpt-') || n.startsWith('mp.') && n.includes('mpt-');
+const ours = (n) => n.includes('mpt-') && n.includes(`-r${process.pid}-`);
 const listNames = () => ['/dev/shm', '/dev/mqueue'].flatMap((d) => (existsSync(d) ? readdirSync(d).map((n) => `${d}/${n}`) : []));
 const before = new Set(listNames());
 
 const r = spawnSync(
   process.execPath,
   ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...files],
-  { stdio: 'inherit', cwd: root },
+  // Children of this run carry its pid, so the leak check below never touches another run's.
+  { stdio: 'inherit', cwd: root, env: { ...process.env, MULTIPROC_TEST_RUN: String(process.pid) } },
 );
 
 // After the whole suite: nothing of ours left behind, no test child alive.
@@ -39,7 +44,8 @@ const leftNames = listNames().filter((p) => !before.has(p) && ours(p.slice(p.las
 const leftChildren = [];
 for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
   try {
-    if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('MULTIPROC_TEST_CHILD=1')) leftChildren.push(pid);
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    if (env.includes('MULTIPROC_TEST_CHILD=1') && env.includes(`MULTIPROC_TEST_RUN=${process.pid}`)) leftChildren.push(pid);
   } catch {
     // gone, or not ours to read
   }

@@ -25,6 +25,9 @@ export const codes = {
   PROTOCOL: 'ERR_MULTIPROC_PROTOCOL',
   AUTH_FAILED: 'ERR_MULTIPROC_AUTH_FAILED',
   PEER_CLOSED: 'ERR_MULTIPROC_PEER_CLOSED',
+  REMOTE: 'ERR_MULTIPROC_REMOTE',
+  NO_SUCH_METHOD: 'ERR_MULTIPROC_NO_SUCH_METHOD',
+  PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -42,8 +45,8 @@ export class IpcError extends Error {
 
 /** The object was closed; methods called after `close()` and waits pending at close. */
 export class ClosedError extends IpcError {
-  constructor(message: string) {
-    super(codes.CLOSED, message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(codes.CLOSED, message, options);
   }
 }
 
@@ -273,6 +276,54 @@ export class MessageTooLargeError extends IpcError {
 export class ProtocolError extends IpcError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(codes.PROTOCOL, message, options);
+  }
+}
+
+/**
+ * An exposed method threw an error of a class this side cannot re-create (a
+ * user-defined class): `name` is the remote class name, `code` the remote
+ * error's `code` (or `ERR_MULTIPROC_REMOTE` when it had none), and
+ * `remoteStack` the stack where it was thrown. Errors of built-in classes
+ * and of multiproc's own classes come back as their own class instead.
+ */
+export class RemoteError extends IpcError {
+  readonly #name: string;
+  constructor(message: string, options?: { name?: string; code?: string; cause?: unknown }) {
+    super(options?.code ?? codes.REMOTE, message, options);
+    this.#name = options?.name ?? 'RemoteError';
+  }
+  override get name(): string {
+    return this.#name;
+  }
+}
+
+/** An RPC call named a method the exposed object does not have, or one that may not be called remotely. */
+export class NoSuchMethodError extends IpcError {
+  /** The requested method name. */
+  readonly method: string;
+  constructor(message: string, method: string) {
+    super(codes.NO_SUCH_METHOD, message);
+    this.method = method;
+  }
+}
+
+/**
+ * A child process exited (or could not be started) while something waited
+ * for it, e.g. `handle.ready`. `reason` classifies the exit; `cause` is the
+ * error the child reported, when it reported one.
+ */
+export class ProcessExitedError extends IpcError {
+  /** Exit code, or null when a signal ended the process or it never started. */
+  readonly exitCode: number | null;
+  /** The signal that ended the process, or null. */
+  readonly signal: NodeJS.Signals | null;
+  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  readonly reason: string;
+  constructor(message: string, exit: { code: number | null; signal: NodeJS.Signals | null; reason: string }, options?: { cause?: unknown }) {
+    super(codes.PROCESS_EXITED, message, options);
+    this.exitCode = exit.code;
+    this.signal = exit.signal;
+    this.reason = exit.reason;
   }
 }
 

@@ -16,6 +16,24 @@ export { Barrier } from './sync/barrier.js';
 export type { BarrierResult } from './sync/barrier.js';
 export { RWLock, RWLockGuard } from './sync/rwlock.js';
 export type { RWLockMode } from './sync/rwlock.js';
+export type { Channel, Sender, Receiver, SendOptions, ReceiveOptions, Message, ChannelStats, ChannelTraits } from './channel/channel.js';
+export { codecs, raw, json, structured, msgpack } from './channel/codec.js';
+export type { Codec, CodecOption } from './channel/codec.js';
+export type { ChannelOptions } from './channel/base-channel.js';
+export { MessageQueue } from './mqueue/message-queue.js';
+export type { MessageQueueBackend, MessageQueueCreateOptions, MessageQueueLimits, MessageQueueOpenOptions, MessageQueueStat } from './mqueue/message-queue.js';
+export { spawn, ChildHandle } from './process/spawn.js';
+export type { SpawnOptions, ChildExit, ChannelSpec, StreamChannelSpec, ProcessPermissions, StdioSpec } from './process/spawn.js';
+export { exitReason, exitReasons } from './process/exit-reason.js';
+export type { ExitReason } from './process/exit-reason.js';
+export { parent, parentChannel, ready, onShutdown, ParentPort } from './process/child.js';
+export type { ShutdownHandler, ParentChannelOptions } from './process/child.js';
+export { registerTransport } from './process/transports.js';
+export type { ChannelDescriptor, DescribeContext, OpenContext, TransportRegistration } from './process/transports.js';
+export { Pipe, DuplexPipe } from './channel/transports/pipe.js';
+export type { PipeEnd, DuplexSide, Framing, PipeChannelOptions, PipeCreateOptions } from './channel/transports/pipe.js';
+export { NamedPipe } from './channel/transports/named-pipe.js';
+export type { NamedPipeCreateOptions, NamedPipeReaderOptions, NamedPipeWriterOptions } from './channel/transports/named-pipe.js';
 export {
   IpcError,
   ClosedError,
@@ -29,10 +47,21 @@ export {
   IncompatibleError,
   BusyError,
   NativeLoadError,
+  RemoteError,
+  NoSuchMethodError,
+  MessageTooLargeError,
+  ProtocolError,
+  ProcessExitedError,
   PeerClosedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
+export { expose, callContext, RpcServer } from './rpc/expose.js';
+export type { CallContext, ExposeOptions } from './rpc/expose.js';
+export { connect, rpcClient, RpcClient } from './rpc/connect.js';
+export type { CallOptions, ConnectOptions, Remote, RemoteMethod, RemoteFunction } from './rpc/connect.js';
+export { defaultMessageTypes } from './rpc/protocol.js';
+export type { MessageTypes, RpcChannel } from './rpc/protocol.js';
 export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
 export { FileChannel } from './channel/transports/file-channel.js';

@@ -43,6 +43,13 @@ export function loadAddon(): unknown {
   try {
     return require(found);
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_DLOPEN_DISABLED') {
+      throw new NativeLoadError(
+        'native addons are disabled in this process (Node\'s permission model without --allow-addons): ' +
+          "a sandboxed child imports 'multiproc/child', which needs no addon, or is spawned with permissions.addons: true",
+        { cause: err },
+      );
+    }
     const message = (err as Error).message ?? String(err);
     const abi = /NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(message);
     throw new NativeLoadError(

@@ -80,6 +80,71 @@ export interface NativeAddon {
   threadInfo(): { tid: number; robust: boolean };
   readonly MUTEX_SIZE: number;
 
+  // mqueue.cc (descriptors are opened O_NONBLOCK; messages carry an 8-byte header)
+  /** mq_open. `maxmsg` 0 uses the kernel's defaults. Returns the descriptor. */
+  mqOpen(name: string, oflag: number, mode: number, maxmsg: number, msgsize: number): number;
+  mqClose(mqd: number): void;
+  mqUnlink(name: string): void;
+  /** out = [mq_maxmsg, mq_msgsize, mq_curmsgs]. */
+  mqGetattr(mqd: number, out: Int32Array): void;
+  /** false when the queue is full. */
+  mqSend(mqd: number, type: number, payload: Uint8Array, priority: number): boolean;
+  /** null when empty; out = [type (0: no header), priority, raw length]. */
+  mqReceive(mqd: number, msgsize: number, out: Int32Array): Buffer | null;
+  /** A uv_poll_t on the descriptor; `callback` gets UV_READABLE/UV_WRITABLE bits, or a negative libuv error. */
+  mqWatch(fd: number, callback: (events: number) => void): number;
+  /** Events to watch; 0 stops (and lets the loop exit). */
+  mqWatchSet(id: number, events: number): void;
+  mqWatchClose(id: number): void;
+  readonly MQ_PRIO_MAX: number;
+  readonly MQ_HEADER: number;
+  readonly O_WRONLY: number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+
+  // sysv_msg.cc (always IPC_NOWAIT; mtype = type * MSG_PRIORITIES + (MSG_PRIORITIES - 1 - priority))
+  msgGet(key: number, flags: number): number;
+  msgRemove(id: number): void;
+  /** out = [key, mode, uid, qnum, cbytes, qbytes, lspid, lrpid, stime, rtime, ctime, cuid] (times in seconds). */
+  msgStat(id: number, out: Float64Array): void;
+  msgSetQbytes(id: number, qbytes: number): void;
+  /** false when the queue is full. */
+  msgSend(id: number, type: number, priority: number, payload: Uint8Array): boolean;
+  /**
+   * Takes the message `selector` chooses (System V rule, priorities from the
+   * bitmap at `bitmapOffset`); null when none. out = [type (0: foreign mtype), priority, mtype].
+   */
+  msgReceive(id: number, selector: number, bufsize: number, bitmap: SharedArrayBuffer, bitmapOffset: number, out: Float64Array): Buffer | null;
+  readonly MSG_PRIORITIES: number;
+  readonly MSG_BITMAP_BYTES: number;
+  readonly IPC_CREAT: number;
+  readonly IPC_EXCL: number;
+
+  // process.cc
+  /** prctl(PR_SET_PDEATHSIG, sig); returns getppid() right after, to detect a parent that died first. */
+  setParentDeathSignal(sig: number): number;
+  /** prctl(PR_GET_PDEATHSIG): 0 when none is set. */
+  getParentDeathSignal(): number;
+  /** Sets or clears FD_CLOEXEC on `fd`. */
+  setCloseOnExec(fd: number, on: boolean): void;
+  // fd.cc
+  /** pipe2(O_CLOEXEC): [readFd, writeFd]. */
+  pipe(): [number, number];
+  /** mkfifo with exactly `mode` (chmod after, whatever the umask). */
+  mkfifo(path: string, mode: number): void;
+  /** open(path, accmode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY). */
+  openFifo(path: string, accmode: number): number;
+  /** fcntl(F_GETFL) & O_ACCMODE. */
+  fdAccessMode(fd: number): number;
+  /** Bytes in the pipe not yet read (FIONREAD). */
+  pipeQueued(fd: number): number;
+  /** The pipe's buffer size (F_GETPIPE_SZ). */
+  pipeCapacity(fd: number): number;
+  /** F_SETPIPE_SZ; returns the size the kernel chose. */
+  setPipeCapacity(fd: number, size: number): number;
+  /** Writes of at most this many bytes to a pipe are atomic. */
+  readonly PIPE_BUF: number;
+
   // file_lock.cc
   /** flock(fd, LOCK_EX), without LOCK_NB when `wait`. False when another open file description holds the lock. */
   fileLock(fd: number, wait: boolean): boolean;

@@ -311,10 +311,13 @@ export abstract class BaseChannel<T> {
  * @internal
  */
 export abstract class InboxChannel<T> extends BaseChannel<T> {
+  // A deque: frames live in #inbox from #head on. Most receives take the
+  // oldest frame, so that path must not be O(n).
   #inbox: Frame[] = [];
-  /** No frame in the inbox has a priority: a plain receive takes the first one without a scan. */
-  #flat = true;
+  #head = 0;
   #inboxBytes = 0;
+  /** Frames in the inbox with a nonzero priority: while 0, FIFO order is the answer. */
+  #prioritized = 0;
   #waiters: Array<{ selector: TypeSelector; resolve: (f: Frame) => void; reject: (e: unknown) => void }> = [];
   #ended: Error | undefined;
   #paused = false;
@@ -337,8 +340,8 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
       }
     }
     this.#inbox.push(frame);
-    if (frame.priority !== 0) this.#flat = false;
     this.#inboxBytes += frame.payload.length;
+    if (frame.priority !== 0) this.#prioritized++;
     if (!this.#paused && this.#inboxBytes > this.highWaterMark) {
       this.#paused = true;
       this._pause();
@@ -356,7 +359,37 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
 
   /** Messages in the inbox. @internal */
   protected get inboxLength(): number {
-    return this.#inbox.length;
+    return this.#inbox.length - this.#head;
+  }
+
+  #take(selector: TypeSelector): Frame | undefined {
+    const inbox = this.#inbox;
+    let i: number;
+    if (this.#head === inbox.length) return undefined;
+    if (selector === 0 && this.#prioritized === 0) {
+      i = this.#head;
+    } else {
+      const k = selectFrame(this.#head === 0 ? inbox : inbox.slice(this.#head), selector);
+      if (k < 0) return undefined;
+      i = this.#head + k;
+    }
+    const frame = inbox[i]!;
+    if (i === this.#head) {
+      inbox[i] = undefined as unknown as Frame;
+      this.#head++;
+      if (this.#head === inbox.length) {
+        inbox.length = 0;
+        this.#head = 0;
+      } else if (this.#head > 1024 && this.#head * 2 > inbox.length) {
+        inbox.splice(0, this.#head);
+        this.#head = 0;
+      }
+    } else {
+      inbox.splice(i, 1);
+    }
+    this.#inboxBytes -= frame.payload.length;
+    if (frame.priority !== 0) this.#prioritized--;
+    return frame;
   }
 
   /** @internal */
@@ -366,17 +399,13 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
 
   /** @internal */
   protected _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
-    const i = selector === 0 && this.#flat ? (this.#inbox.length > 0 ? 0 : -1) : selectFrame(this.#inbox, selector);
-    if (i >= 0) {
-      // shift() is cheap on a large array; splice(0, 1) copies it.
-      const frame = i === 0 ? this.#inbox.shift() : this.#inbox.splice(i, 1)[0];
-      if (this.#inbox.length === 0) this.#flat = true;
-      this.#inboxBytes -= frame!.payload.length;
+    const frame = this.#take(selector);
+    if (frame !== undefined) {
       if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
         this.#paused = false;
         this._resume();
       }
-      return Promise.resolve(frame!);
+      return Promise.resolve(frame);
     }
     if (this.#ended !== undefined) return Promise.reject(this.#ended);
     // Nothing matches: make room so that a matching frame can still arrive.

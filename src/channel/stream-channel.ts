@@ -14,6 +14,10 @@
  * stream that ends inside a frame reports the cut as a protocol error after
  * the whole messages before it.
  *
+ * Raw mode (`raw: true`) speaks plain bytes to programs that know no framing
+ * (a shell's `echo > fifo`): each chunk read is one message, each message is
+ * written as is, and type and priority are not carried.
+ *
  * @internal
  */
 import type { Duplex } from 'node:stream';
@@ -27,6 +31,14 @@ const BATCH_SIZE = 64 * 1024;
 /** @internal */
 export interface StreamChannelInit<T> extends BaseChannelInit<T> {
   stream: Duplex;
+  /** No framing: a chunk read is a message, a message is written as is. */
+  raw?: boolean;
+  /**
+   * Largest write of coalesced small frames (default 64 KiB). A transport
+   * whose writes must stay atomic (a FIFO shared by writers: PIPE_BUF) lowers
+   * it; frames are never split across writes.
+   */
+  batchSize?: number;
 }
 
 /** @internal */
@@ -38,13 +50,23 @@ export class StreamChannel<T> extends InboxChannel<T> {
   #flushScheduled = false;
   #ended = false;
   #error: Error | undefined;
+  readonly #raw: boolean;
+  readonly #batchSize: number;
 
   /** @internal */
   constructor(init: StreamChannelInit<T>) {
     super(init);
     this.stream = init.stream;
     this.#parser = new FrameParser(init.maxMessageSize);
-    if (init.canReceive) {
+    this.#raw = init.raw === true;
+    this.#batchSize = init.batchSize ?? BATCH_SIZE;
+    if (init.canReceive && this.#raw) {
+      this.stream.on('data', (chunk: Buffer) => this._deliver({ payload: chunk, type: 1, priority: 0 }));
+      this.stream.on('end', () => {
+        this.#ended = true;
+        this._end();
+      });
+    } else if (init.canReceive) {
       const frames: Frame[] = [];
       this.stream.on('data', (chunk: Buffer) => {
         frames.length = 0;
@@ -66,13 +88,25 @@ export class StreamChannel<T> extends InboxChannel<T> {
         }
       });
     }
-    this.stream.on('error', (err: Error) => this.#fail(err));
+    this.stream.on('error', (err: Error) => this.#fail(this.#streamError(err)));
     this.stream.on('close', () => {
       if (!this.#ended) {
         this.#ended = true;
         this._end(this.#error);
       }
     });
+  }
+
+  /**
+   * A peer that died with unread data makes the kernel reset the connection
+   * (or, on a pipe, refuse the write): to this end that is the peer closing,
+   * abruptly.
+   */
+  #streamError(err: Error & { code?: string }): Error {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      return new ClosedError(`${this.label}: the peer closed the connection abruptly (${err.code})`, { cause: err });
+    }
+    return err;
   }
 
   #fail(err: Error): void {
@@ -100,18 +134,21 @@ export class StreamChannel<T> extends InboxChannel<T> {
 
   /** Appends a small frame to the batch; flushes when full. */
   #append(frame: Frame): void {
-    const need = FRAME_HEADER + frame.payload.length;
+    const head = this.#raw ? 0 : FRAME_HEADER;
+    const need = head + frame.payload.length;
     if (this.#batch !== undefined && this.#batchUsed + need > this.#batch.length) this.#flush();
     if (this.#batch === undefined) {
-      this.#batch = Buffer.allocUnsafe(BATCH_SIZE);
+      this.#batch = Buffer.allocUnsafe(Math.max(this.#batchSize, need));
       this.#batchUsed = 0;
     }
-    writeHeader(this.#batch, this.#batchUsed, frame.payload.length, frame.type, frame.priority);
-    this.#batch.set(frame.payload, this.#batchUsed + FRAME_HEADER);
+    if (!this.#raw) writeHeader(this.#batch, this.#batchUsed, frame.payload.length, frame.type, frame.priority);
+    this.#batch.set(frame.payload, this.#batchUsed + head);
     this.#batchUsed += need;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      // After the current burst of sends (the microtask queue drains first),
+      // before the loop polls for I/O: coalesces a burst, adds no latency to one send.
+      process.nextTick(() => this.#flush());
     }
   }
 
@@ -162,8 +199,8 @@ export class StreamChannel<T> extends InboxChannel<T> {
     this.#flush();
     await new Promise<void>((resolve, reject) => {
       this.stream.cork();
-      this.stream.write(header(frame.payload.length, frame.type, frame.priority));
-      this.stream.write(frame.payload, (err) => (err ? reject(err) : resolve()));
+      if (!this.#raw) this.stream.write(header(frame.payload.length, frame.type, frame.priority));
+      this.stream.write(frame.payload, (err) => (err ? reject(this.#error ?? this.#streamError(err)) : resolve()));
       this.stream.uncork();
     });
   }
@@ -178,7 +215,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
       this.#flush();
       // No completion to wait for here: copy, so the caller may reuse its buffer.
       this.stream.cork();
-      this.stream.write(header(frame.payload.length, frame.type, frame.priority));
+      if (!this.#raw) this.stream.write(header(frame.payload.length, frame.type, frame.priority));
       this.stream.write(Buffer.from(frame.payload));
       this.stream.uncork();
     }

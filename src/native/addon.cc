@@ -3,11 +3,15 @@
 #include <dlfcn.h>
 #include <node.h>
 
+#include "fd.h"
 #include "file_lock.h"
 #include "futex.h"
 #include "mapping.h"
+#include "mqueue.h"
 #include "mutex.h"
+#include "process.h"
 #include "shm.h"
+#include "sysv_msg.h"
 
 namespace {
 
@@ -30,5 +34,9 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);
   multiproc::InitMutex(context, exports);
+  multiproc::InitMqueue(context, exports);
+  multiproc::InitSysvMsg(context, exports);
+  multiproc::InitProcess(context, exports);
+  multiproc::InitFd(context, exports);
   multiproc::InitFileLock(context, exports);
 }

@@ -60,32 +60,44 @@ export class Child {
   }
 
   /** Resolves when stdout contains `text` (or a line matching it). Fails after `timeout` ms or if the child exits first. */
-  async waitFor(text: string | RegExp, timeout = 30000): Promise<string> {
+  waitFor(text: string | RegExp, timeout = 30000): Promise<string> {
     const match = (): string | undefined => {
       if (typeof text === 'string') return this.stdout.includes(text) ? text : undefined;
       return this.stdout.match(text)?.[0];
     };
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      const m = match();
-      if (m !== undefined) return m;
-      if (this.process.exitCode !== null || this.process.signalCode !== null) {
-        throw new Error(`child exited before printing ${String(text)}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
-      }
-      if (Date.now() > deadline) throw new Error(`child did not print ${String(text)} within ${timeout} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`);
-      // Listeners removed each round: a long wait must not pile them up.
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          this.process.stdout!.off('data', done);
-          this.process.off('exit', done);
-          resolve();
-        };
-        const timer = setTimeout(done, 200);
-        this.process.stdout!.on('data', done);
-        this.process.on('exit', done);
-      });
-    }
+    return new Promise<string>((resolve, reject) => {
+      const out = this.process.stdout!;
+      const check = (): void => {
+        const m = match();
+        if (m !== undefined) {
+          cleanup();
+          resolve(m);
+        }
+      };
+      const onExit = (): void => {
+        // Output may still be in flight when 'exit' fires: look once more after 'close'.
+        this.process.once('close', () => {
+          const m = match();
+          cleanup();
+          if (m !== undefined) resolve(m);
+          else reject(new Error(`child exited before printing ${String(text)}; stdout: ${this.stdout}; stderr: ${this.stderr}`));
+        });
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`child did not print ${String(text)} within ${timeout} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`));
+      }, timeout);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        out.off('data', check);
+        this.process.off('exit', onExit);
+      };
+      out.on('data', check);
+      this.process.on('exit', onExit);
+      if (this.process.exitCode !== null || this.process.signalCode !== null) onExit();
+      // The 'data' listener that fills this.stdout was added first, so it has run before check.
+      check();
+    });
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

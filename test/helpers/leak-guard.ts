@@ -4,12 +4,27 @@
  */
 import { afterEach } from 'node:test';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { TEST_PREFIX } from './names.js';
+import { TEST_PREFIX, issuedNames } from './names.js';
+import { sysvKey } from '../../src/mqueue/sysv-key.js';
 
 function ours(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const mine = `-${process.pid}-`;
   return readdirSync(dir).filter((n) => n.includes(TEST_PREFIX) && n.includes(mine));
+}
+
+/** Test names whose System V message queue (by key, see MessageQueue.sysvKey) still exists: what `ipcs -q` would show. */
+export function sysvQueuesLeft(): string[] {
+  if (issuedNames.length === 0 || !existsSync('/proc/sysvipc/msg')) return [];
+  const keys = new Set(
+    readFileSync('/proc/sysvipc/msg', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.trim().split(/\s+/)[0]))
+      .filter((k) => Number.isInteger(k)),
+  );
+  if (keys.size === 0) return [];
+  return issuedNames.filter((n) => keys.has(sysvKey(n)));
 }
 
 /** Pids of live (non-zombie) children of this process. */
@@ -39,9 +54,11 @@ export function leakGuard(): void {
     }
     const shm = ours('/dev/shm');
     const mq = ours('/dev/mqueue');
+    const msg = sysvQueuesLeft();
     const problems: string[] = [];
     if (shm.length > 0) problems.push(`left in /dev/shm: ${shm.join(', ')}`);
     if (mq.length > 0) problems.push(`left in /dev/mqueue: ${mq.join(', ')}`);
+    if (msg.length > 0) problems.push(`System V message queues left (ipcs -q): ${msg.join(', ')}`);
     if (children.length > 0) problems.push(`child processes still alive: ${children.join(', ')}`);
     if (problems.length > 0) {
       for (const c of children) {

@@ -1,0 +1,378 @@
+/**
+ * MessageQueue: the seeds' message queue, as a Channel. One class, three
+ * backends (one file each):
+ *
+ * - `posix.ts`: the kernel's POSIX queue (mq_open), polled by the event loop;
+ * - `sysv.ts`: the kernel's System V queue (msgget), woken by doorbells;
+ * - `shm.ts` + `shm-store.ts`: our own queue in shared memory, robust mutex
+ *   and doorbells, no kernel limits.
+ *
+ * This file holds what they share: options, ownership, and close/destroy of
+ * pending operations. Each waiting operation gets its own AbortController,
+ * fired by the caller's signal or by close/destroy, so backends only ever
+ * see one signal.
+ */
+import { BaseChannel, validateMaxMessageSize, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
+import type { Channel, ChannelStats, ChannelTraits } from '../channel/channel.js';
+import { resolveCodec } from '../channel/codec.js';
+import type { Frame } from '../channel/framing.js';
+import { native } from '../binding/native.js';
+import {
+  ClosedError,
+  rangeError,
+  typeError,
+  validateInteger,
+  validateOneOf,
+  validateOptions,
+} from '../errors.js';
+import type { CreationMode } from '../shm/shared-memory.js';
+import { normalizeQueueName, type Backend, type MessageQueueBackend, type MessageQueueStat } from './backend.js';
+import { readLimits, type MessageQueueLimits } from './limits.js';
+import { PosixBackend } from './posix.js';
+import { ShmBackend } from './shm.js';
+import { DEFAULT_POLL_INTERVAL, SysvBackend } from './sysv.js';
+import { sysvKey } from './sysv-key.js';
+
+export type { MessageQueueBackend, MessageQueueStat } from './backend.js';
+export type { MessageQueueLimits } from './limits.js';
+
+/** Options of {@link MessageQueue.open}. */
+export interface MessageQueueOpenOptions<T> extends Pick<ChannelOptions<T>, 'codec'> {
+  /** Which kind of queue to open. Default `'shm'`. */
+  backend?: MessageQueueBackend;
+  /**
+   * `sysv` only: how often (ms) waiters re-check the queue for messages (or
+   * room) from programs that do not ring multiproc's doorbell. Default 100;
+   * `Infinity` relies on doorbells alone.
+   */
+  pollInterval?: number;
+}
+
+/** Options of {@link MessageQueue.create}. */
+export interface MessageQueueCreateOptions<T> extends MessageQueueOpenOptions<T> {
+  /**
+   * Largest payload of one message, in bytes. Defaults: `posix` the kernel's
+   * msgsize_default less the 8-byte header (8184); `sysv` kernel.msgmax
+   * (8192); `shm` `capacityBytes`.
+   */
+  maxMessageSize?: number;
+  /**
+   * Capacity in messages. `posix`: mq_maxmsg (default fs.mqueue.msg_default,
+   * at most fs.mqueue.msg_max unless privileged); `shm`: default 1024;
+   * not for `sysv`, whose queues are bounded in bytes only.
+   */
+  capacity?: number;
+  /**
+   * Capacity in payload bytes. `sysv`: msg_qbytes (default kernel.msgmnb,
+   * 16384); `shm`: default max(1 MiB, maxMessageSize); not for `posix`,
+   * whose capacity is capacity x maxMessageSize.
+   */
+  capacityBytes?: number;
+  /** Permission bits. Default `0o600`. */
+  mode?: number;
+  /**
+   * - `'create'` (default): fail with EEXIST if the queue exists.
+   * - `'open'`: open an existing queue (the other options are ignored).
+   * - `'openOrCreate'`: open if it exists (ignoring the capacity options), else create.
+   * - `'purgeAndCreate'`: remove an existing queue of that name, then create.
+   */
+  creation?: CreationMode;
+}
+
+const backends: readonly MessageQueueBackend[] = ['posix', 'sysv', 'shm'];
+const creationModes: readonly CreationMode[] = ['create', 'open', 'openOrCreate', 'purgeAndCreate'];
+const OPEN_KEYS = ['backend', 'codec', 'pollInterval'] as const;
+const CREATE_KEYS = [...OPEN_KEYS, 'maxMessageSize', 'capacity', 'capacityBytes', 'mode', 'creation'] as const;
+
+const uses: Record<MessageQueueBackend, string> = {
+  posix:
+    'Kernel queue any mq_open program can share (visible in /dev/mqueue); native priorities; small default limits (10 messages of 8 KiB); type selection is per process',
+  sysv: 'Kernel queue visible to ipcs; native selection by type; small byte limit (16 KiB by default); kept until removed',
+  shm: 'Fastest queue between processes on one host: types, priorities, any capacity, survives a crashed peer',
+};
+
+function traitsOf(kind: MessageQueueBackend): ChannelTraits {
+  return { mechanism: `mqueue-${kind}`, medium: 'memory', unit: 'message', direction: 'two-way', scope: 'same-host', use: uses[kind] };
+}
+
+function pollIntervalOf(value: unknown, kind: MessageQueueBackend): number {
+  if (value === undefined) return DEFAULT_POLL_INTERVAL;
+  if (kind !== 'sysv') {
+    throw typeError('ERR_INVALID_ARG_VALUE', `The option 'pollInterval' applies to the 'sysv' backend only (the '${kind}' backend never polls)`);
+  }
+  if (value === Infinity) return Infinity;
+  return validateInteger(value, 'options.pollInterval', 1, 2 ** 31 - 1);
+}
+
+/**
+ * A message queue between processes: kernel managed (`posix`, `sysv`) or in
+ * shared memory (`shm`), with message boundaries, types a receiver selects
+ * by (System V rule), priorities and `msqid_ds`-style statistics. It is a
+ * two-way {@link Channel}: every handle may send and receive, and any number
+ * of processes may open the same queue (many producers, many consumers; each
+ * message is received once).
+ *
+ * The creator owns the name: its `close()` removes the queue unless it
+ * called {@link MessageQueue.disown}; an opener's `close()` only lets go.
+ *
+ * @example
+ * ```ts
+ * const q = MessageQueue.create<string>('jobs', { backend: 'shm', codec: 'json' });
+ * await q.send('urgent', { priority: 9 });
+ * await q.send('report', { type: 2 });
+ * console.log(await q.receive());              // 'urgent'
+ * console.log(await q.receive({ type: 2 }));   // 'report'
+ * await q.close();                             // removes the queue
+ * ```
+ */
+export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel<T> {
+  readonly #backend: Backend;
+  /** Waiting operations, each aborted by close/destroy through its controller. */
+  readonly #waiting = new Map<AbortController, Promise<unknown>>();
+  #closeError: Error | undefined;
+
+  private constructor(backend: Backend, codec: import('../channel/codec.js').Codec<T>) {
+    super({ traits: traitsOf(backend.kind), codec, maxMessageSize: backend.maxMessageSize, label: backend.label, canSend: true, canReceive: true });
+    this.#backend = backend;
+  }
+
+  /**
+   * Creates a queue (or, per `options.creation`, opens one).
+   *
+   * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`
+   * (bad options, or a size beyond a kernel limit that is checked up front:
+   * `sysv` maxMessageSize above kernel.msgmax); system errors `EEXIST`,
+   * `ENOENT`, `EACCES`, and kernel limits with the limit named in the message
+   * and in `err.limit`: `posix` `EINVAL` (fs.mqueue.msg_max,
+   * fs.mqueue.msgsize_max), `EMFILE` (RLIMIT_MSGQUEUE), `ENOSPC`
+   * (fs.mqueue.queues_max); `sysv` `EEXIST` (key), `ENOSPC` (kernel.msgmni),
+   * `EPERM` (kernel.msgmnb); `ERR_MULTIPROC_SIZE_MISMATCH`,
+   * `ERR_MULTIPROC_INCOMPATIBLE` for a name that holds something else.
+   */
+  static create<T = unknown>(name: string, options?: MessageQueueCreateOptions<T>): MessageQueue<T> {
+    const queueName = normalizeQueueName(name);
+    const opts = validateOptions<MessageQueueCreateOptions<T>>(options, 'options', CREATE_KEYS);
+    const kind = opts.backend === undefined ? 'shm' : validateOneOf(opts.backend, 'options.backend', backends);
+    const codec = resolveCodec<T>(opts.codec, 'structured');
+    const creation = opts.creation === undefined ? 'create' : validateOneOf(opts.creation, 'options.creation', creationModes);
+    const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777);
+    const pollInterval = pollIntervalOf(opts.pollInterval, kind);
+    const capacity = opts.capacity === undefined ? undefined : validateInteger(opts.capacity, 'options.capacity', 1, 2 ** 24);
+    const capacityBytes = opts.capacityBytes === undefined ? undefined : validateInteger(opts.capacityBytes, 'options.capacityBytes', 1, 2 ** 31 - 1);
+    const requestedMax = opts.maxMessageSize === undefined ? undefined : validateMaxMessageSize(opts.maxMessageSize);
+    let backend: Backend;
+    if (kind === 'posix') {
+      if (capacityBytes !== undefined) {
+        throw typeError('ERR_INVALID_ARG_VALUE', "The option 'capacityBytes' does not apply to the 'posix' backend: its capacity is 'capacity' messages of 'maxMessageSize' bytes");
+      }
+      const l = readLimits(native.MQ_PRIO_MAX).posix;
+      backend = new PosixBackend(queueName, {
+        creation,
+        mode,
+        capacity: capacity ?? 0,
+        maxMessageSize: requestedMax ?? 0,
+        defaults: { capacity: l.msgDefault ?? 10, maxMessageSize: (l.msgsizeDefault ?? 8192) - native.MQ_HEADER },
+      });
+    } else if (kind === 'sysv') {
+      if (capacity !== undefined) {
+        throw typeError('ERR_INVALID_ARG_VALUE', "The option 'capacity' does not apply to the 'sysv' backend: System V queues are bounded in bytes ('capacityBytes', msg_qbytes)");
+      }
+      const l = readLimits(0).sysv;
+      const msgmax = l.msgmax ?? 8192;
+      const maxMessageSize = requestedMax ?? msgmax;
+      if (maxMessageSize > msgmax) {
+        throw rangeError(
+          `maxMessageSize ${maxMessageSize} exceeds the kernel's System V limit kernel.msgmax = ${msgmax} (/proc/sys/kernel/msgmax); ` +
+            `raise it as root with \`sysctl -w kernel.msgmax=${maxMessageSize}\`, or send less`,
+        );
+      }
+      if (capacityBytes !== undefined && capacityBytes < maxMessageSize) {
+        throw rangeError(`capacityBytes ${capacityBytes} is below maxMessageSize ${maxMessageSize}: the largest message could never be queued`);
+      }
+      backend = new SysvBackend(queueName, { creation, mode, capacityBytes: capacityBytes ?? 0, maxMessageSize, pollInterval });
+    } else {
+      const bytes = capacityBytes ?? Math.max(1024 * 1024, requestedMax ?? 0);
+      const maxMessageSize = requestedMax ?? bytes;
+      if (maxMessageSize > bytes) {
+        throw rangeError(`maxMessageSize ${maxMessageSize} exceeds capacityBytes ${bytes}: the largest message could never be queued`);
+      }
+      backend = new ShmBackend(queueName, { creation, mode, capacity: capacity ?? 1024, capacityBytes: bytes, maxMessageSize });
+    }
+    return new MessageQueue<T>(backend, codec);
+  }
+
+  /**
+   * Opens an existing queue; its capacity and maxMessageSize are the creator's.
+   *
+   * Errors: `ENOENT` (no such queue), `EACCES`, `ERR_MULTIPROC_INCOMPATIBLE`
+   * (the name holds something else), argument errors.
+   */
+  static open<T = unknown>(name: string, options?: MessageQueueOpenOptions<T>): MessageQueue<T> {
+    const opts = validateOptions<MessageQueueOpenOptions<T>>(options, 'options', OPEN_KEYS);
+    return MessageQueue.create<T>(name, { ...opts, creation: 'open' });
+  }
+
+  /**
+   * The System V key a queue name maps to (FNV-1a of the name without its
+   * leading '/', as a signed 32-bit integer, never 0), for programs that
+   * `msgget(key, 0)` the same queue.
+   */
+  static sysvKey(name: string): number {
+    return sysvKey(normalizeQueueName(name));
+  }
+
+  /** The kernel's message-queue limits on this machine, read from /proc. */
+  static limits(): MessageQueueLimits {
+    return readLimits(native.MQ_PRIO_MAX);
+  }
+
+  /** The queue's name, without a leading '/'. */
+  get name(): string {
+    return this.#backend.name;
+  }
+
+  /** Which backend holds the queue. */
+  get backend(): MessageQueueBackend {
+    return this.#backend.kind;
+  }
+
+  /** True when this handle created the queue and will remove it on close. */
+  get owner(): boolean {
+    return this.#backend.owner;
+  }
+
+  /** Lowest priority `send` accepts: 0 for the kernel queues, -2^31 for `shm`. */
+  get minPriority(): number {
+    return this.#backend.minPriority;
+  }
+
+  /** Highest priority `send` accepts: 32767 for the kernel queues (MQ_PRIO_MAX - 1), 2^31 - 1 for `shm`. */
+  get maxPriority(): number {
+    return this.#backend.maxPriority;
+  }
+
+  /** Gives up ownership: `close()` will leave the queue for others (or for `unlink()`). */
+  disown(): void {
+    this.#backend.disown();
+  }
+
+  /**
+   * Removes the queue's name now (`sysv`: the queue itself, at once). POSIX
+   * and `shm` queues live on for handles that have them open. Anyone may unlink.
+   *
+   * Errors: `ENOENT` (already removed), `EACCES`, `EPERM`, `ERR_MULTIPROC_CLOSED`.
+   */
+  unlink(): void {
+    this.#checkOpen();
+    this.#backend.unlink();
+  }
+
+  /**
+   * The queue's state, `msqid_ds` style (see {@link MessageQueueStat}).
+   * Errors: `ERR_MULTIPROC_CLOSED` (closed, or a `sysv` queue that was removed).
+   */
+  stat(): MessageQueueStat {
+    this.#checkOpen();
+    return this.#backend.stat();
+  }
+
+  // --- transport hooks --------------------------------------------------
+
+  /** @internal */
+  protected override _stats(): Partial<ChannelStats> {
+    if (this.closed || this.#backend.closed) return {};
+    let s: MessageQueueStat;
+    try {
+      s = this.#backend.stat();
+    } catch {
+      return {};
+    }
+    const out: Partial<ChannelStats> = {
+      messagesQueued: s.messages,
+      bytesQueued: s.bytes,
+      capacityBytes: s.capacityBytes,
+      capacityMessages: s.capacityMessages,
+    };
+    if (s.lastSendPid !== null) out.lastSendPid = s.lastSendPid;
+    if (s.lastReceivePid !== null) out.lastReceivePid = s.lastReceivePid;
+    if (s.lastSendTime !== null) out.lastSendTime = s.lastSendTime;
+    if (s.lastReceiveTime !== null) out.lastReceiveTime = s.lastReceiveTime;
+    return out;
+  }
+
+  #checkPriority(frame: Frame): void {
+    const b = this.#backend;
+    if (frame.priority < b.minPriority || frame.priority > b.maxPriority) {
+      throw rangeError(
+        `The value of "options.priority" is out of range for a '${b.kind}' message queue. It must be an integer >= ${b.minPriority} and <= ${b.maxPriority}. Received ${frame.priority}`,
+      );
+    }
+  }
+
+  /** @internal */
+  protected _trySend(frame: Frame): boolean {
+    this.#checkPriority(frame);
+    if (this.#closeError !== undefined) throw this.#closeError;
+    return this.#backend.trySend(frame);
+  }
+
+  /** @internal */
+  protected async _send(frame: Frame, wait: Wait): Promise<void> {
+    this.#checkPriority(frame);
+    if (this.#closeError !== undefined) throw this.#closeError;
+    if (this.#backend.trySend(frame)) return;
+    await this.#waitingOp(wait, (w) => this.#backend.send(frame, w));
+  }
+
+  /** @internal */
+  protected async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
+    if (this.#closeError !== undefined) throw this.#closeError;
+    const f = this.#backend.tryReceive(selector);
+    if (f !== undefined) return f;
+    return this.#waitingOp(wait, (w) => this.#backend.receive(selector, w));
+  }
+
+  /** Runs `op` with a signal that the caller's signal and close/destroy both fire. */
+  async #waitingOp<R>(wait: Wait, op: (w: Wait) => Promise<R>): Promise<R> {
+    const ctl = new AbortController();
+    const user = wait.signal;
+    const onAbort = (): void => ctl.abort(user?.reason);
+    user?.addEventListener('abort', onAbort, { once: true });
+    const running = op({ deadline: wait.deadline, timeout: wait.timeout, signal: ctl.signal, what: wait.what });
+    this.#waiting.set(ctl, running);
+    try {
+      return await running;
+    } catch (err) {
+      if (this.#closeError !== undefined && user?.aborted !== true) throw this.#closeError;
+      throw err;
+    } finally {
+      this.#waiting.delete(ctl);
+      user?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #abortWaiting(err: Error): Promise<unknown>[] {
+    this.#closeError ??= err;
+    const running = [...this.#waiting.values()];
+    for (const ctl of [...this.#waiting.keys()]) ctl.abort();
+    return running;
+  }
+
+  /** @internal */
+  protected async _close(): Promise<void> {
+    const running = this.#abortWaiting(new ClosedError(`${this.label} is closed`));
+    // Let aborted operations unwind before the handle's resources go.
+    await Promise.allSettled(running);
+    this.#backend.close(true);
+  }
+
+  /** @internal */
+  protected _destroy(err: Error | undefined): void {
+    this.#abortWaiting(err ?? new ClosedError(`${this.label} was destroyed`));
+    this.#backend.close(false);
+  }
+
+  #checkOpen(): void {
+    if (this.closed || this.#backend.closed) throw new ClosedError(`${this.label} is closed`);
+  }
+}
