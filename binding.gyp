@@ -13,7 +13,8 @@
         "src/native/sysv_msg.cc",
         "src/native/process.cc",
         "src/native/fd.cc",
-        "src/native/socket.cc"
+        "src/native/socket.cc",
+        "src/native/file_lock.cc"
       ],
       "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type", "-fexceptions"],

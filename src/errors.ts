@@ -336,3 +336,17 @@ export class AuthError extends IpcError {
     super(codes.AUTH_FAILED, message, options);
   }
 }
+
+/**
+ * The peer went away in a way the receiver should hear about separately
+ * from a local close: for example a shared-memory ring sender that died
+ * while writing a message (that message is lost; `pid` is the writer's).
+ */
+export class PeerClosedError extends IpcError {
+  /** Pid of the peer, when known. */
+  readonly pid: number | undefined;
+  constructor(message: string, pid?: number) {
+    super(codes.PEER_CLOSED, message);
+    this.pid = pid;
+  }
+}

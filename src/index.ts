@@ -52,6 +52,7 @@ export {
   MessageTooLargeError,
   ProtocolError,
   ProcessExitedError,
+  PeerClosedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
@@ -66,3 +67,7 @@ export type { SocketConnectOptions, SocketListenOptions, SocketConnection, Socke
 export type { SocketServerEvents } from './channel/transports/socket-server.js';
 export { UdpChannel, UDP_MAX_PAYLOAD, UDP_MAX_PAYLOAD_AUTH } from './channel/transports/udp.js';
 export { AuthError } from './errors.js';
+export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
+export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
+export { FileChannel } from './channel/transports/file-channel.js';
+export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';

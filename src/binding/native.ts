@@ -23,6 +23,7 @@ export const enum LockFlags {
   Woken = 1,
   Starving = 2,
   CheckHandoff = 4,
+  NoSleep = 8,
 }
 
 /** Results of `futexWait`. @internal */
@@ -152,6 +153,11 @@ export interface NativeAddon {
   unixListen(path: string, mode: number, backlog: number): number;
   /** A connected Unix stream socket (non-blocking, close-on-exec); abstract names at their exact length. */
   unixConnect(path: string): number;
+
+  // file_lock.cc
+  /** flock(fd, LOCK_EX), without LOCK_NB when `wait`. False when another open file description holds the lock. */
+  fileLock(fd: number, wait: boolean): boolean;
+  fileUnlock(fd: number): void;
 }
 
 /** The loaded addon. @internal */

@@ -4,6 +4,7 @@
 #include <node.h>
 
 #include "fd.h"
+#include "file_lock.h"
 #include "futex.h"
 #include "mapping.h"
 #include "mqueue.h"
@@ -39,4 +40,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitProcess(context, exports);
   multiproc::InitFd(context, exports);
   multiproc::InitSocket(context, exports);
+  multiproc::InitFileLock(context, exports);
 }

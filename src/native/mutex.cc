@@ -72,6 +72,7 @@ enum Flags : int {
   kWoken = 1,          // the caller has slept: take the lock with WAITERS set
   kStarving = 2,       // the caller has waited long: reserve the lock
   kCheckHandoff = 4,   // the reservation has stood long: is its owner alive?
+  kNoSleep = 8,        // a try or a spin: do not mark the word as having sleepers
 };
 
 struct ThreadState {
@@ -197,6 +198,9 @@ int TryLock(ThreadState& t, uint32_t* word, int flags) {
       continue;
     }
     if ((v & kTidMask) == t.tid && HeldByThisThread(t, word)) return kDeadlock;
+    // Set WAITERS only for a caller about to sleep: a spinner that catches
+    // the release must not cost the holder a FUTEX_WAKE.
+    if (flags & kNoSleep) return kWaitWord;
     if (!(v & kWaiters) && !w->compare_exchange_strong(v, v | kWaiters)) continue;
     if (flags & kStarving) {
       uint32_t zero = 0;
@@ -232,20 +236,23 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
   }
   ThreadState& t = Thread();
   uint32_t* word = ref.ptr;
-  int r = TryLock(t, word, 0);
+  int r = TryLock(t, word, kNoSleep);
   // Spin briefly: on a handoff between two running threads the lock is often
   // free again within a microsecond, far cheaper than a sleep and a wake.
+  // Kept short (about a microsecond): a spin that misses costs its whole window.
   for (int i = 0; r == kWaitWord && i < spins; i++) {
-    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, 0);
+    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, kNoSleep);
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
   }
+  if (r != kWaitWord && r != kWaitHandoff) return args.GetReturnValue().Set(r);
   double start = NowMs();
   double deadline = timeout < 0 ? -1 : start + timeout;
   int flags = 0;
+  if (r == kWaitWord) r = TryLock(t, word, 0);  // now mark the word: we may sleep
   while (r == kWaitWord || r == kWaitHandoff) {
     double left = -1;
     if (deadline >= 0) {

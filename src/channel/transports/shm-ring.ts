@@ -1,0 +1,1173 @@
+/**
+ * ShmRing: a lock-free ring of variable-size messages in a POSIX shared
+ * memory segment; the fastest channel between processes on one host.
+ *
+ * Design (details in src/ring/):
+ * - SPSC: a byte ring with a head and a tail index (src/ring/spsc.ts).
+ *   MPMC: fixed slots with per-slot sequence words, records spanning
+ *   consecutive slots (src/ring/mpmc.ts).
+ * - A message is published by a sequentially consistent store after its
+ *   bytes are written, so a reader never sees a torn one.
+ * - Idle receivers (and senders waiting for room) spin briefly, then sleep in
+ *   the kernel on a futex word, through the addon's futex service when async
+ *   (the event loop keeps running) or in futex(2) for the `*Sync` forms. A
+ *   sender calls futex wake only when a receiver announced that it sleeps.
+ * - The ring is FIFO. `receive({ type })` and priorities are served by moving
+ *   the records that are ready into a small inbox local to this handle and
+ *   choosing there (System V rule). Priorities only take effect once a sender
+ *   used one (a flag in the ring), so plain FIFO traffic never pays for them.
+ *   In an MPMC ring, messages moved into one handle's inbox are that handle's.
+ * - Closing the last sender marks the ring closed: receivers get what is
+ *   queued, then `ERR_MULTIPROC_CLOSED` (`for await` ends). A sender that
+ *   dies counts as closing; if it died while writing a message, the receiver
+ *   that reaches it gets one `ERR_MULTIPROC_PEER_CLOSED` first.
+ */
+import { native } from '../../binding/native.js';
+import {
+  ClosedError,
+  IncompatibleError,
+  MessageTooLargeError,
+  PeerClosedError,
+  TimeoutError,
+  rangeError,
+  typeError,
+  validateInteger,
+  validateOneOf,
+  validateOptions,
+  validateSignal,
+  validateString,
+  validateTimeout,
+} from '../../errors.js';
+import { SharedMemory, type CreationMode } from '../../shm/shared-memory.js';
+import { PendingWaits } from '../../sync/pending-waits.js';
+import { driveSync, type DriveOptions, type WaitLoop } from '../../sync/wait.js';
+import { RingEngine } from '../../ring/engine.js';
+import {
+  ABANDONED,
+  FLAG_PRIORITY_USED,
+  geometry,
+  H_CAPACITY,
+  H_CREATOR,
+  H_DATA,
+  H_FLAGS,
+  H_MAGIC,
+  H_MAX_MESSAGE,
+  H_MODE,
+  H_READY,
+  H_RECEIVERS,
+  H_SENDERS,
+  H_SEQ,
+  H_SLOT,
+  H_SLOTS,
+  H_VERSION,
+  MAGIC,
+  MAX_CAPACITY,
+  MAX_PARTIES,
+  MAX_SLOTS,
+  MIN_CAPACITY,
+  Mode,
+  R_EPOCH,
+  R_WAITING,
+  RECORD_HEADER,
+  VERSION,
+  W_EPOCH,
+  W_WAITING,
+  type Geometry,
+} from '../../ring/layout.js';
+import { copyOut } from '../../ring/copy-out.js';
+import { MpmcEngine } from '../../ring/mpmc.js';
+import { SpscEngine } from '../../ring/spsc.js';
+import { selectFrame, validateMaxMessageSize } from '../base-channel.js';
+import type { ChannelOptions } from '../base-channel.js';
+import type { Channel, ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from '../channel.js';
+import { codecs, resolveCodec, type Codec, type CodecOption } from '../codec.js';
+import type { Frame } from '../framing.js';
+
+/** `'spsc'`: one sender and one receiver at a time; `'mpmc'`: up to 64 of each. */
+export type ShmRingMode = 'spsc' | 'mpmc';
+
+/** What a handle does; fixes it at open time instead of at the first call. */
+export type ShmRingRole = 'sender' | 'receiver';
+
+/** Options of {@link ShmRing.create}. */
+export interface ShmRingCreateOptions<T> extends ChannelOptions<T> {
+  /** Bytes of message storage, a power of two from 4096 to 2^30. Default 1 MiB. */
+  capacity?: number;
+  /** Default `'spsc'`. */
+  mode?: ShmRingMode;
+  /** MPMC: slot size in bytes, a power of two from 32 to 65536 (a record takes whole slots). Default 64. */
+  slotSize?: number;
+  /** MPMC: most senders attached at once, 1 to 64. Default 64. */
+  maxSenders?: number;
+  /** MPMC: most receivers attached at once, 1 to 64. Default 64. */
+  maxReceivers?: number;
+  /** Register this handle as sender or receiver now (else at its first send or receive). */
+  role?: ShmRingRole;
+  /** Permission bits of the segment. Default `0o600`. */
+  permissions?: number;
+  /**
+   * `'create'` (default), `'openOrCreate'` (an existing ring's parameters win;
+   * `mode`, `capacity` and `maxMessageSize`, when given, must match them) or
+   * `'purgeAndCreate'`.
+   */
+  creation?: Exclude<CreationMode, 'open'>;
+}
+
+/** Options of {@link ShmRing.open}. */
+export interface ShmRingOpenOptions<T> {
+  /** 'raw' | 'json' | 'structured' | 'msgpack' or a custom codec. Default 'structured'. Both ends must agree. */
+  codec?: CodecOption<T>;
+  /** Register this handle as sender or receiver now (else at its first send or receive). */
+  role?: ShmRingRole;
+}
+
+/** Options of the `*Sync` waits. */
+export interface ShmRingSyncOptions {
+  /** Milliseconds before `ERR_MULTIPROC_TIMEOUT`. Default: no limit. */
+  timeout?: number;
+}
+
+/** Options of {@link ShmRing.commit}. */
+export interface ShmRingCommitOptions {
+  /** Bytes actually written, at most the reserved length. Default: the reserved length. */
+  length?: number;
+  /** Message type (default 1). */
+  type?: number;
+  /** Priority (default 0). */
+  priority?: number;
+}
+
+const traits: ChannelTraits = Object.freeze({
+  mechanism: 'shm-ring',
+  medium: 'memory',
+  unit: 'message',
+  direction: 'one-way',
+  scope: 'same-host',
+  use: 'the highest rate between processes on one host: a lock-free ring in shared memory, zero-copy if you like',
+});
+
+const NONE: unique symbol = Symbol('none');
+const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
+const READY_WAIT_MS = 2000;
+/** Liveness checks while waiting: senders that may have died, receivers that may hold slots. */
+const IDLE_SLICE_MS = 1000;
+const BLOCKED_SLICE_MS = 100;
+/** Spin budgets before sleeping, in ms: adapted per handle between these bounds (async waits block the event loop while they spin). */
+const SPIN_MIN_MS = 0.002;
+const SPIN_MAX_ASYNC_MS = 0.1;
+const SPIN_MAX_SYNC_MS = 1;
+
+/** Calls `check` until it is true or `ms` pass; true when it became true. */
+function spin(check: () => boolean, ms: number): boolean {
+  const end = performance.now() + ms;
+  for (let n = 1; ; n++) {
+    if (check()) return true;
+    // performance.now() costs about as much as a few checks: look at the clock every 16.
+    if ((n & 15) === 0 && performance.now() >= end) return false;
+  }
+}
+
+function segmentName(name: unknown): string {
+  validateString(name, 'name');
+  if (!NAME_RE.test(name as string)) {
+    throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'name' must be 1 to 200 characters of A-Z, a-z, 0-9, '_', '.', '-'. Received '${String(name)}'`);
+  }
+  return `/mp.ring.${name as string}`;
+}
+
+function powerOfTwo(value: unknown, what: string, min: number, max: number): number {
+  const n = validateInteger(value, what, min, max);
+  if ((n & (n - 1)) !== 0) throw rangeError(`The value of "${what}" must be a power of two. Received ${n}`);
+  return n;
+}
+
+function invalidState(message: string): TypeError {
+  return typeError('ERR_INVALID_STATE', message);
+}
+
+function lostError(label: string, pid: number): PeerClosedError {
+  return new PeerClosedError(`${label}: a sender (pid ${pid}) died while writing a message; that message is lost`, pid > 0 ? pid : undefined);
+}
+
+/**
+ * A one-way channel through a lock-free ring in shared memory.
+ *
+ * One process creates the ring by name and owns it (its `close()` removes
+ * the name); others open it. Each handle can send and receive; it registers
+ * as a sender at its first send (or reservation) and as a receiver at its
+ * first receive, or at open time with `role`. An SPSC ring admits one live
+ * sender and one live receiver; an MPMC ring up to 64 of each.
+ *
+ * Besides the {@link Channel} contract, a ring offers:
+ * - `tryReceive()`: a receive that never waits (the fastest path);
+ * - zero-copy: `tryReserve(n)`/`reserve(n)` lend a view of the ring to write
+ *   into, `commit()` publishes it; `tryReceiveView()`/`receiveView()` lend a
+ *   view of a message in place, `release()` gives it back;
+ * - blocking forms for worker threads: `sendSync`, `receiveSync`,
+ *   `reserveSync`, `receiveViewSync`.
+ *
+ * Two-way traffic needs two rings; {@link ShmRing.createDuplex} makes the pair.
+ *
+ * @example
+ * ```ts
+ * // process A
+ * const ring = ShmRing.create('frames', { capacity: 1 << 22, codec: 'raw' });
+ * for await (const frame of ring) handle(frame);
+ * // process B
+ * const tx = ShmRing.open('frames', { codec: 'raw' });
+ * if (!tx.trySend(bytes)) await tx.send(bytes);
+ * await tx.close();
+ * ```
+ */
+export class ShmRing<T = unknown> implements Channel<T> {
+  readonly traits: ChannelTraits = traits;
+  /** Largest payload in bytes (set by the ring's creator). */
+  readonly maxMessageSize: number;
+  readonly #name: string;
+  readonly #label: string;
+  readonly #shm: SharedMemory;
+  readonly #engine: RingEngine;
+  readonly #buffer: SharedArrayBuffer;
+  readonly #i32: Int32Array;
+  readonly #u8: Uint8Array;
+  readonly #geometry: Geometry;
+  readonly #codec: Codec<T>;
+  readonly #decodeView: (offset: number, length: number) => T;
+  readonly #role: ShmRingRole | undefined;
+  readonly #waits = new PendingWaits();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #inbox: Frame[] = [];
+  #pendingError: Error | undefined;
+  #priorityFlagged = false;
+  #reservation = -1;
+  #reservedLength = 0;
+  #view = false;
+  #receiveSpin = 0.02;
+  #sendSpin = 0.02;
+  readonly #ready = (): boolean => this.#engine.ready() || this.#closed;
+  // The last message taken, for receiveMessage without an allocation in receive.
+  #type = 0;
+  #priority = 0;
+  #size = 0;
+  #messagesSent = 0;
+  #messagesReceived = 0;
+  #bytesSent = 0;
+  #bytesReceived = 0;
+  #lastSendMs = 0;
+  #lastReceiveMs = 0;
+  #sendStamped = false;
+  #receiveStamped = false;
+
+  private constructor(name: string, shm: SharedMemory, g: Geometry, maxMessageSize: number, codec: Codec<T>, role: ShmRingRole | undefined) {
+    this.#name = name;
+    this.#label = `shm-ring '${name}'`;
+    this.#shm = shm;
+    this.#geometry = g;
+    this.#buffer = shm.buffer;
+    this.#i32 = new Int32Array(this.#buffer);
+    this.#u8 = new Uint8Array(this.#buffer);
+    this.maxMessageSize = maxMessageSize;
+    this.#codec = codec;
+    this.#role = role;
+    this.#engine = g.mode === Mode.Spsc ? new SpscEngine(this.#buffer, g, this.#label) : new MpmcEngine(this.#buffer, g, this.#label);
+    const u8 = this.#u8;
+    const i32 = this.#i32;
+    if (codec === (codecs.raw as unknown as Codec<T>)) {
+      const spsc = this.#engine instanceof SpscEngine ? this.#engine : undefined;
+      this.#decodeView = spsc === undefined ? (o, n) => copyOut(u8, i32, o, n) as unknown as T : (o, n) => (spsc.copyPayload(n) ?? copyOut(u8, i32, o, n)) as unknown as T;
+    } else if (codec === (codecs.json as unknown as Codec<T>) || codec === (codecs.structured as unknown as Codec<T>)) {
+      // These never keep a view of their input.
+      this.#decodeView = (o, n) => codec.decode(u8.subarray(o, o + n));
+    } else {
+      // Others may return views into their input (msgpack does for binary data): give them a copy.
+      this.#decodeView = (o, n) => codec.decode(u8.slice(o, o + n));
+    }
+  }
+
+  /**
+   * Creates a ring named `name` (segment `/mp.ring.<name>`); this handle owns it.
+   *
+   * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`
+   * (bad name or options; `capacity` not a power of two; `maxMessageSize`
+   * above `capacity - 16`); system errors of {@link SharedMemory.create}
+   * (`EEXIST`, `EACCES`, `ENOSPC`); with `creation: 'openOrCreate'`, those of
+   * {@link ShmRing.open}, and `ERR_MULTIPROC_INCOMPATIBLE` when `mode`,
+   * `capacity` or `maxMessageSize` were given and the existing ring differs;
+   * `ERR_MULTIPROC_BUSY` when `role` cannot be taken.
+   */
+  static create<T = unknown>(name: string, options?: ShmRingCreateOptions<T>): ShmRing<T> {
+    const segName = segmentName(name);
+    const opts = validateOptions<ShmRingCreateOptions<T>>(options, 'options', [
+      'capacity',
+      'mode',
+      'slotSize',
+      'maxSenders',
+      'maxReceivers',
+      'role',
+      'permissions',
+      'creation',
+      'codec',
+      'maxMessageSize',
+    ]);
+    const capacity = opts.capacity === undefined ? 1 << 20 : powerOfTwo(opts.capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
+    const mode = opts.mode === undefined ? Mode.Spsc : validateOneOf(opts.mode, 'options.mode', ['spsc', 'mpmc'] as const) === 'spsc' ? Mode.Spsc : Mode.Mpmc;
+    let slotSize = 16;
+    let senders = 1;
+    let receivers = 1;
+    if (mode === Mode.Mpmc) {
+      slotSize = opts.slotSize === undefined ? 64 : powerOfTwo(opts.slotSize, 'options.slotSize', 32, 65536);
+      if (capacity / slotSize < 2 || capacity / slotSize > MAX_SLOTS) {
+        throw rangeError(`an MPMC ring needs 2 to ${MAX_SLOTS} slots; capacity ${capacity} / slotSize ${slotSize} gives ${capacity / slotSize}`);
+      }
+      senders = opts.maxSenders === undefined ? MAX_PARTIES : validateInteger(opts.maxSenders, 'options.maxSenders', 1, MAX_PARTIES);
+      receivers = opts.maxReceivers === undefined ? MAX_PARTIES : validateInteger(opts.maxReceivers, 'options.maxReceivers', 1, MAX_PARTIES);
+    } else {
+      for (const k of ['slotSize', 'maxSenders', 'maxReceivers'] as const) {
+        if (opts[k] !== undefined) throw typeError('ERR_INVALID_ARG_VALUE', `The option '${k}' only applies to mode 'mpmc'`);
+      }
+    }
+    const maxMessageSize = validateMaxMessageSize(opts.maxMessageSize, capacity - RECORD_HEADER);
+    const role = opts.role === undefined ? undefined : validateOneOf(opts.role, 'options.role', ['sender', 'receiver'] as const);
+    const permissions = opts.permissions === undefined ? 0o600 : validateInteger(opts.permissions, 'options.permissions', 0, 0o777);
+    const creation = opts.creation === undefined ? 'create' : validateOneOf(opts.creation, 'options.creation', ['create', 'openOrCreate', 'purgeAndCreate'] as const);
+    const codec = resolveCodec<T>(opts.codec, 'structured');
+    const g = geometry(mode, capacity, slotSize, senders, receivers);
+
+    let shm: SharedMemory;
+    try {
+      shm = SharedMemory.create(segName, g.size, { mode: permissions, creation: creation === 'openOrCreate' ? 'create' : creation });
+    } catch (err) {
+      if (creation !== 'openOrCreate' || (err as { code?: string }).code !== 'EEXIST') throw err;
+      // The existing ring's parameters win; only those given explicitly must agree.
+      return ShmRing.#attach<T>(name as string, SharedMemory.open(segName), codec, role, {
+        ...(opts.mode === undefined ? {} : { mode }),
+        ...(opts.capacity === undefined ? {} : { capacity }),
+        ...(opts.maxMessageSize === undefined ? {} : { maxMessageSize }),
+      });
+    }
+    try {
+      const i32 = new Int32Array(shm.buffer);
+      i32[H_MAGIC] = MAGIC;
+      i32[H_VERSION] = VERSION;
+      i32[H_MODE] = mode;
+      i32[H_CAPACITY] = capacity;
+      i32[H_SLOT] = slotSize;
+      i32[H_SLOTS] = g.slots;
+      i32[H_MAX_MESSAGE] = maxMessageSize;
+      i32[H_SENDERS] = senders;
+      i32[H_RECEIVERS] = receivers;
+      i32[H_SEQ] = g.seqByte;
+      i32[H_DATA] = g.dataByte;
+      i32[H_CREATOR] = process.pid;
+      if (mode === Mode.Mpmc) MpmcEngine.initialize(i32, g);
+      Atomics.store(i32, H_READY, 1);
+      native.futexWake(shm.buffer, H_READY * 4, -1);
+      return new ShmRing<T>(name as string, shm, g, maxMessageSize, codec, role).#start();
+    } catch (err) {
+      shm.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens an existing ring.
+   *
+   * Errors: `ENOENT` (no such ring), `EACCES`; `ERR_MULTIPROC_INCOMPATIBLE`
+   * (the segment is not a ring of this layout version); `ERR_MULTIPROC_TIMEOUT`
+   * (its creator never finished setting it up); `ERR_MULTIPROC_BUSY` when
+   * `role` cannot be taken (SPSC ring with a live party in that role);
+   * argument errors.
+   */
+  static open<T = unknown>(name: string, options?: ShmRingOpenOptions<T>): ShmRing<T> {
+    const segName = segmentName(name);
+    const opts = validateOptions<ShmRingOpenOptions<T>>(options, 'options', ['codec', 'role']);
+    const role = opts.role === undefined ? undefined : validateOneOf(opts.role, 'options.role', ['sender', 'receiver'] as const);
+    const codec = resolveCodec<T>(opts.codec, 'structured');
+    return ShmRing.#attach<T>(name, SharedMemory.open(segName), codec, role, {});
+  }
+
+  /**
+   * Creates a pair of rings `<name>.0` and `<name>.1` and returns a two-way
+   * channel over them: this end sends on `.0` and receives on `.1`. The other
+   * process calls {@link ShmRing.openDuplex}. Options as {@link ShmRing.create}
+   * (without `role`); errors as {@link ShmRing.create}.
+   */
+  static createDuplex<T = unknown>(name: string, options?: Omit<ShmRingCreateOptions<T>, 'role'>): ShmRingDuplex<T> {
+    validateOptions(options, 'options', ['capacity', 'mode', 'slotSize', 'maxSenders', 'maxReceivers', 'permissions', 'creation', 'codec', 'maxMessageSize']);
+    const tx = ShmRing.create<T>(`${name}.0`, { ...options, role: 'sender' });
+    try {
+      return new ShmRingDuplex<T>(tx, ShmRing.create<T>(`${name}.1`, { ...options, role: 'receiver' }));
+    } catch (err) {
+      tx.destroy();
+      throw err;
+    }
+  }
+
+  /** Opens the other end of {@link ShmRing.createDuplex}: sends on `.1`, receives on `.0`. Errors as {@link ShmRing.open}. */
+  static openDuplex<T = unknown>(name: string, options?: Omit<ShmRingOpenOptions<T>, 'role'>): ShmRingDuplex<T> {
+    validateOptions(options, 'options', ['codec']);
+    const tx = ShmRing.open<T>(`${name}.1`, { ...options, role: 'sender' });
+    try {
+      return new ShmRingDuplex<T>(tx, ShmRing.open<T>(`${name}.0`, { ...options, role: 'receiver' }));
+    } catch (err) {
+      tx.destroy();
+      throw err;
+    }
+  }
+
+  static #attach<T>(
+    name: string,
+    shm: SharedMemory,
+    codec: Codec<T>,
+    role: ShmRingRole | undefined,
+    expect: { mode?: Mode; capacity?: number; maxMessageSize?: number },
+  ): ShmRing<T> {
+    try {
+      const i32 = new Int32Array(shm.buffer);
+      if (Atomics.load(i32, H_READY) === 0) {
+        native.futexWait(shm.buffer, H_READY * 4, 0, READY_WAIT_MS);
+        if (Atomics.load(i32, H_READY) === 0) throw new TimeoutError(`shm-ring '${name}' was never initialized by its creator`, READY_WAIT_MS);
+      }
+      if (i32[H_MAGIC] !== MAGIC || i32[H_VERSION] !== VERSION) {
+        throw new IncompatibleError(`'${shm.name}' is not a shm-ring of layout ${VERSION}`);
+      }
+      const mode = i32[H_MODE] as Mode;
+      const g = geometry(mode, i32[H_CAPACITY]!, i32[H_SLOT]!, i32[H_SENDERS]!, i32[H_RECEIVERS]!);
+      if (g.size !== shm.size || g.seqByte !== i32[H_SEQ] || g.dataByte !== i32[H_DATA]) {
+        throw new IncompatibleError(`shm-ring '${name}' has an inconsistent layout`);
+      }
+      const max = i32[H_MAX_MESSAGE]!;
+      if ((expect.mode !== undefined && expect.mode !== mode) || (expect.capacity !== undefined && expect.capacity !== g.capacity) || (expect.maxMessageSize !== undefined && expect.maxMessageSize !== max)) {
+        throw new IncompatibleError(`shm-ring '${name}' exists with mode ${mode === Mode.Spsc ? 'spsc' : 'mpmc'}, capacity ${g.capacity}, maxMessageSize ${max}`);
+      }
+      return new ShmRing<T>(name, shm, g, max, codec, role).#start();
+    } catch (err) {
+      shm.close();
+      throw err;
+    }
+  }
+
+  #start(): this {
+    if (this.#role === 'sender') this.#engine.register(false);
+    else if (this.#role === 'receiver') this.#engine.register(true);
+    return this;
+  }
+
+  /** The ring's name, as given to `create`/`open`. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** `'spsc'` or `'mpmc'`. */
+  get mode(): ShmRingMode {
+    return this.#geometry.mode === Mode.Spsc ? 'spsc' : 'mpmc';
+  }
+
+  /** Bytes of message storage. */
+  get capacity(): number {
+    return this.#geometry.capacity;
+  }
+
+  /** True for the handle that created the ring and removes its name on close. */
+  get owner(): boolean {
+    return this.#shm.owner;
+  }
+
+  /** True once `close()` or `destroy()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // --- sending ------------------------------------------------------------
+
+  #sendOptions(options: unknown, keys: readonly string[]): { type: number; priority: number; opts: Partial<SendOptions> } {
+    const opts = validateOptions<SendOptions>(options, 'options', keys);
+    const type = opts.type === undefined ? 1 : validateInteger(opts.type, 'options.type', 1, 2 ** 31 - 1);
+    const priority = opts.priority === undefined ? 0 : validateInteger(opts.priority, 'options.priority', -(2 ** 31), 2 ** 31 - 1);
+    if (priority !== 0 && !this.#priorityFlagged && !this.#closed) {
+      this.#priorityFlagged = true;
+      Atomics.or(this.#i32, H_FLAGS, FLAG_PRIORITY_USED);
+    }
+    return { type, priority, opts };
+  }
+
+  #checkSend(): void {
+    if (this.#closed) throw new ClosedError(`${this.#label} is closed`);
+    if (this.#engine.sender < 0) {
+      if (this.#role === 'receiver') throw invalidState(`${this.#label} was opened as a receiver; send on a handle opened as sender`);
+      this.#engine.register(false);
+    }
+    if (this.#reservation >= 0) throw invalidState(`${this.#label} has a reservation open: commit() or discard() it first`);
+  }
+
+  #encode(message: T): Uint8Array {
+    const payload = this.#codec.encode(message);
+    if (payload.length > this.maxMessageSize) {
+      throw new MessageTooLargeError(
+        `a ${payload.length}-byte message does not fit ${this.#label}: its maxMessageSize is ${this.maxMessageSize} bytes`,
+        payload.length,
+        this.maxMessageSize,
+      );
+    }
+    return payload;
+  }
+
+  #write(payload: Uint8Array, type: number, priority: number): boolean {
+    const n = payload.length;
+    const off = this.#engine.reserve(n);
+    if (off < 0) return false;
+    this.#u8.set(payload, off);
+    this.#engine.commit(n, type, priority);
+    this.#sent(n);
+    return true;
+  }
+
+  #sent(n: number): void {
+    this.#messagesSent++;
+    this.#bytesSent += n;
+    if (!this.#sendStamped || (this.#messagesSent & 1023) === 0) {
+      this.#lastSendMs = Date.now();
+      if (!this.#sendStamped) {
+        this.#sendStamped = true;
+        setImmediate(() => (this.#sendStamped = false)).unref();
+      }
+    }
+  }
+
+  /**
+   * Sends one message without waiting: false when the ring has no room.
+   * Errors: `ERR_MULTIPROC_MESSAGE_TOO_LARGE`, `ERR_MULTIPROC_CLOSED`,
+   * `ERR_MULTIPROC_BUSY` (SPSC ring with another live sender),
+   * `ERR_INVALID_STATE` (a reservation is open, or a receiver-only handle),
+   * argument errors.
+   */
+  trySend(message: T, options?: Omit<SendOptions, 'timeout' | 'signal'>): boolean {
+    let type = 1;
+    let priority = 0;
+    if (options !== undefined) ({ type, priority } = this.#sendOptions(options, ['type', 'priority']));
+    this.#checkSend();
+    return this.#write(this.#encode(message), type, priority);
+  }
+
+  /**
+   * Sends one message, waiting for room without blocking the event loop.
+   * Resolves once the message is in the ring.
+   * Errors: as {@link ShmRing.trySend}, plus `ERR_MULTIPROC_TIMEOUT`,
+   * `ABORT_ERR`, `ERR_MULTIPROC_CLOSED` (closed while waiting).
+   */
+  async send(message: T, options?: SendOptions): Promise<void> {
+    let type = 1;
+    let priority = 0;
+    let drive: DriveOptions | undefined;
+    if (options !== undefined) {
+      const o = this.#sendOptions(options, ['type', 'priority', 'timeout', 'signal']);
+      type = o.type;
+      priority = o.priority;
+      drive = this.#driveOptions(o.opts.timeout, o.opts.signal, `room in ${this.#label}`);
+    }
+    this.#checkSend();
+    const payload = this.#encode(message);
+    if (this.#write(payload, type, priority)) return;
+    drive ??= this.#driveOptions(undefined, undefined, `room in ${this.#label}`);
+    for (;;) {
+      await this.#waits.drive(this.#buffer, this.#roomLoop(payload.length, false), drive);
+      this.#checkSend();
+      if (this.#write(payload, type, priority)) return;
+    }
+  }
+
+  /**
+   * Sends one message, blocking this thread while the ring is full (meant
+   * for worker threads). Errors: as {@link ShmRing.send}, without `ABORT_ERR`.
+   */
+  sendSync(message: T, options?: Omit<SendOptions, 'signal'>): void {
+    const o = this.#sendOptions(options, ['type', 'priority', 'timeout']);
+    const drive = this.#driveOptions(o.opts.timeout, undefined, `room in ${this.#label}`);
+    this.#checkSend();
+    const payload = this.#encode(message);
+    while (!this.#write(payload, o.type, o.priority)) {
+      driveSync(this.#buffer, this.#roomLoop(payload.length, true), drive);
+      this.#checkSend();
+    }
+  }
+
+  #driveOptions(timeout: unknown, signal: unknown, what: string): DriveOptions {
+    const t = validateTimeout(timeout);
+    return { timeout: t, signal: validateSignal(signal), what, deadline: t === Infinity ? Infinity : performance.now() + t };
+  }
+
+  /** Waits until a reservation of `length` bytes would (probably) succeed. */
+  *#roomLoop(length: number, sync: boolean): WaitLoop<void> {
+    const engine = this.#engine;
+    const i32 = this.#i32;
+    const budget = this.#sendSpin;
+    if (spin(() => engine.hasRoom(length) || this.#closed, budget)) {
+      this.#sendSpin = Math.min(sync ? SPIN_MAX_SYNC_MS : SPIN_MAX_ASYNC_MS, budget * 2);
+      return;
+    }
+    this.#sendSpin = Math.max(SPIN_MIN_MS, budget / 2);
+    const mpmc = this.#geometry.mode === Mode.Mpmc;
+    for (;;) {
+      const epoch = Atomics.load(i32, W_EPOCH);
+      Atomics.store(i32, W_WAITING, 1);
+      if (engine.hasRoom(length) || this.#closed) return;
+      const woken = yield { offset: W_EPOCH * 4, expected: epoch, ...(mpmc ? { slice: IDLE_SLICE_MS } : {}) };
+      // A receiver that died while reading holds slots: free them.
+      if (!woken && mpmc) engine.sweepReceivers();
+    }
+  }
+
+  // --- zero-copy sending ----------------------------------------------------
+
+  #checkLength(length: unknown): number {
+    return validateInteger(length, 'length', 0, this.maxMessageSize);
+  }
+
+  #lend(length: number): Uint8Array | undefined {
+    const off = this.#engine.reserve(length);
+    if (off < 0) return undefined;
+    this.#reservation = off;
+    this.#reservedLength = length;
+    return new Uint8Array(this.#buffer, off, length);
+  }
+
+  /**
+   * Reserves room for a message of `length` bytes and returns a view of it
+   * inside the ring, or `undefined` when there is no room now. Write the
+   * message into the view, then {@link ShmRing.commit} (or
+   * {@link ShmRing.discard}). One reservation per handle at a time; until it
+   * is committed, receivers see nothing of it (SPSC: nothing after it either).
+   *
+   * Errors: `ERR_OUT_OF_RANGE` (`length` above `maxMessageSize`),
+   * `ERR_INVALID_STATE` (a reservation is already open), and those of
+   * {@link ShmRing.trySend}.
+   */
+  tryReserve(length: number): Uint8Array | undefined {
+    const n = this.#checkLength(length);
+    this.#checkSend();
+    return this.#lend(n);
+  }
+
+  /**
+   * Like {@link ShmRing.tryReserve}, waiting for room.
+   * Errors: those of `tryReserve`, `ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`.
+   */
+  async reserve(length: number, options?: { timeout?: number; signal?: AbortSignal }): Promise<Uint8Array> {
+    const n = this.#checkLength(length);
+    const opts = validateOptions<{ timeout: number; signal: AbortSignal }>(options, 'options', ['timeout', 'signal']);
+    const drive = this.#driveOptions(opts.timeout, opts.signal, `room in ${this.#label}`);
+    this.#checkSend();
+    for (;;) {
+      const view = this.#lend(n);
+      if (view !== undefined) return view;
+      await this.#waits.drive(this.#buffer, this.#roomLoop(n, false), drive);
+      this.#checkSend();
+    }
+  }
+
+  /** Like {@link ShmRing.reserve}, blocking this thread. */
+  reserveSync(length: number, options?: ShmRingSyncOptions): Uint8Array {
+    const n = this.#checkLength(length);
+    const opts = validateOptions<ShmRingSyncOptions>(options, 'options', ['timeout']);
+    const drive = this.#driveOptions(opts.timeout, undefined, `room in ${this.#label}`);
+    this.#checkSend();
+    for (;;) {
+      const view = this.#lend(n);
+      if (view !== undefined) return view;
+      driveSync(this.#buffer, this.#roomLoop(n, true), drive);
+      this.#checkSend();
+    }
+  }
+
+  /**
+   * Publishes the open reservation as one message (of `options.length`
+   * bytes, default the reserved length). The view must not be used afterwards.
+   * Errors: `ERR_INVALID_STATE` (no reservation open), `ERR_OUT_OF_RANGE`,
+   * `ERR_MULTIPROC_CLOSED`, argument errors.
+   */
+  commit(options?: ShmRingCommitOptions): void {
+    const opts = validateOptions<ShmRingCommitOptions>(options, 'options', ['length', 'type', 'priority']);
+    if (this.#closed) throw new ClosedError(`${this.#label} is closed`);
+    if (this.#reservation < 0) throw invalidState(`${this.#label} has no reservation to commit`);
+    const length = opts.length === undefined ? this.#reservedLength : validateInteger(opts.length, 'options.length', 0, this.#reservedLength);
+    const { type, priority } = this.#sendOptions({ type: opts.type, priority: opts.priority }, ['type', 'priority']);
+    this.#reservation = -1;
+    this.#engine.commit(length, type, priority);
+    this.#sent(length);
+  }
+
+  /** Gives up the open reservation (nothing is sent). Does nothing when none is open. */
+  discard(): void {
+    if (this.#reservation < 0 || this.#closed) return;
+    this.#reservation = -1;
+    this.#engine.discard();
+  }
+
+  // --- receiving ------------------------------------------------------------
+
+  #checkReceive(): void {
+    if (this.#closed) throw new ClosedError(`${this.#label} is closed`);
+    if (this.#engine.receiver < 0) {
+      if (this.#role === 'sender') throw invalidState(`${this.#label} was opened as a sender; receive on a handle opened as receiver`);
+      this.#engine.register(true);
+    }
+    if (this.#view) throw invalidState(`${this.#label} has a received view open: release() it first`);
+  }
+
+  #received(n: number, type: number, priority: number): void {
+    this.#type = type;
+    this.#priority = priority;
+    this.#size = n;
+    this.#messagesReceived++;
+    this.#bytesReceived += n;
+    if (!this.#receiveStamped || (this.#messagesReceived & 1023) === 0) {
+      this.#lastReceiveMs = Date.now();
+      if (!this.#receiveStamped) {
+        this.#receiveStamped = true;
+        setImmediate(() => (this.#receiveStamped = false)).unref();
+      }
+    }
+  }
+
+  #priorityUsed(): boolean {
+    // A plain load: the flag is sticky and only decides between two correct paths.
+    return (this.#i32[H_FLAGS]! & FLAG_PRIORITY_USED) !== 0;
+  }
+
+  /** Nothing was ready: report a loss found meanwhile, else NONE. */
+  #nothing(): typeof NONE {
+    const err = this.#pendingError;
+    if (err !== undefined) {
+      this.#pendingError = undefined;
+      throw err;
+    }
+    const engine = this.#engine;
+    if (engine instanceof SpscEngine) {
+      const lost = engine.takeLost();
+      if (lost > 0) throw new PeerClosedError(`${this.#label}: the sender died while writing a message; ${lost === 1 ? 'that message is' : `${lost} messages are`} lost`);
+    }
+    return NONE;
+  }
+
+  /** Takes one message (FIFO fast path, or by selector through the inbox). */
+  #take(selector: number): T | typeof NONE {
+    if (selector === 0 && this.#inbox.length === 0 && !this.#priorityUsed()) {
+      const engine = this.#engine;
+      const o = engine.claim();
+      if (o < 0) return this.#nothing();
+      const i32 = this.#i32;
+      const x = o >> 2;
+      const length = i32[x]!;
+      const type = i32[x + 1]!;
+      const priority = i32[x + 2]!;
+      if (type === ABANDONED) {
+        engine.release();
+        throw lostError(this.#label, priority);
+      }
+      let data: T;
+      try {
+        data = this.#decodeView(o + RECORD_HEADER, length);
+      } finally {
+        engine.release();
+      }
+      this.#received(length, type, priority);
+      return data;
+    }
+    this.#drain();
+    const i = selectFrame(this.#inbox, selector);
+    if (i < 0) return this.#nothing();
+    const frame = i === 0 ? this.#inbox.shift()! : this.#inbox.splice(i, 1)[0]!;
+    const data = this.#codec === (codecs.raw as unknown as Codec<T>) ? (frame.payload as unknown as T) : this.#codec.decode(frame.payload);
+    this.#received(frame.payload.length, frame.type, frame.priority);
+    return data;
+  }
+
+  /** Moves every ready record into the inbox (copies). Stops at a lost message, which is reported after the inbox. */
+  #drain(): void {
+    const engine = this.#engine;
+    const i32 = this.#i32;
+    for (let o = engine.claim(); o >= 0; o = engine.claim()) {
+      const x = o >> 2;
+      const length = i32[x]!;
+      const type = i32[x + 1]!;
+      const priority = i32[x + 2]!;
+      if (type === ABANDONED) {
+        engine.release();
+        this.#pendingError ??= lostError(this.#label, priority);
+        return;
+      }
+      const payload = this.#u8.slice(o + RECORD_HEADER, o + RECORD_HEADER + length);
+      engine.release();
+      this.#inbox.push({ payload, type, priority });
+    }
+  }
+
+  /** Throws ClosedError when every sender closed and nothing is left for this handle. */
+  #checkEnd(selector: number): void {
+    const engine = this.#engine;
+    // The flag first: records published before it are then visible to empty().
+    if (!engine.sendersClosed() || !engine.empty()) return;
+    if (selector === 0 ? this.#inbox.length > 0 : selectFrame(this.#inbox, selector) >= 0) return;
+    throw new ClosedError(`${this.#label}: every sender closed the ring and no message is left`);
+  }
+
+  /** Waits until a record is ready at the head, the ring closed, or a loss is found. */
+  *#dataLoop(sync: boolean): WaitLoop<void> {
+    const engine = this.#engine;
+    const i32 = this.#i32;
+    const budget = this.#receiveSpin;
+    if (spin(this.#ready, budget)) {
+      this.#receiveSpin = Math.min(sync ? SPIN_MAX_SYNC_MS : SPIN_MAX_ASYNC_MS, budget * 2);
+      return;
+    }
+    this.#receiveSpin = Math.max(SPIN_MIN_MS, budget / 2);
+    for (;;) {
+      const epoch = Atomics.load(i32, R_EPOCH);
+      Atomics.store(i32, R_WAITING, 1);
+      if (engine.ready() || this.#closed || (engine.sendersClosed() && engine.empty())) return;
+      const blocked = engine.blockedBy();
+      const woken = yield { offset: R_EPOCH * 4, expected: epoch, slice: blocked >= 0 ? BLOCKED_SLICE_MS : IDLE_SLICE_MS };
+      if (woken) continue;
+      // A slice ran out: senders that died leave a claim at the head, a lost
+      // message (SPSC), or no sender at all (the ring is then closed).
+      const dead = engine.sweepSenders();
+      if (dead.some((d) => d.lost) && engine instanceof SpscEngine) return;
+      if (this.#pendingError !== undefined) return;
+    }
+  }
+
+  #receiveOptions(options: unknown, keys: readonly string[]): { selector: number; drive: DriveOptions } {
+    const opts = validateOptions<ReceiveOptions>(options, 'options', keys);
+    const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
+    return { selector, drive: this.#driveOptions(opts.timeout, opts.signal, `a message on ${this.#label}`) };
+  }
+
+  /**
+   * Receives one message without waiting; `undefined` when none is ready
+   * (use {@link ShmRing.tryReceiveMessage} if `undefined` is a valid message).
+   * Errors: `ERR_MULTIPROC_CLOSED` (this handle closed, or every sender closed
+   * and nothing is left), `ERR_MULTIPROC_PEER_CLOSED` (a sender died while
+   * writing a message; that one is lost, the next call goes on),
+   * `ERR_MULTIPROC_PROTOCOL` (corrupted ring), `ERR_MULTIPROC_BUSY` (SPSC ring
+   * with another live receiver), `ERR_INVALID_STATE`, argument errors.
+   */
+  tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined {
+    let selector = 0;
+    if (options !== undefined) selector = this.#receiveOptions(options, ['type']).selector;
+    this.#checkReceive();
+    const r = this.#take(selector);
+    if (r !== NONE) return r;
+    this.#checkEnd(selector);
+    return undefined;
+  }
+
+  /** Like {@link ShmRing.tryReceive}, with type, priority and size; `undefined` when none is ready. */
+  tryReceiveMessage(options?: Pick<ReceiveOptions, 'type'>): Message<T> | undefined {
+    let selector = 0;
+    if (options !== undefined) selector = this.#receiveOptions(options, ['type']).selector;
+    this.#checkReceive();
+    const r = this.#take(selector);
+    if (r !== NONE) return { data: r, type: this.#type, priority: this.#priority, size: this.#size };
+    this.#checkEnd(selector);
+    return undefined;
+  }
+
+  /**
+   * Receives one message, waiting without blocking the event loop.
+   * Errors: those of {@link ShmRing.tryReceive}, `ERR_MULTIPROC_TIMEOUT`,
+   * `ABORT_ERR`; `ERR_MULTIPROC_CLOSED` also when this handle is closed while waiting.
+   */
+  async receive(options?: ReceiveOptions): Promise<T> {
+    let selector = 0;
+    let drive: DriveOptions | undefined;
+    if (options !== undefined) ({ selector, drive } = this.#receiveOptions(options, ['type', 'timeout', 'signal']));
+    this.#checkReceive();
+    const r = this.#take(selector);
+    if (r !== NONE) return r;
+    return this.#receiveSlow(selector, drive);
+  }
+
+  /** Like {@link ShmRing.receive}, with type, priority and size. */
+  async receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
+    const data = await this.receive(options);
+    return { data, type: this.#type, priority: this.#priority, size: this.#size };
+  }
+
+  async #receiveSlow(selector: number, drive: DriveOptions | undefined): Promise<T> {
+    drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
+    for (;;) {
+      this.#checkEnd(selector);
+      await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
+      this.#checkReceive();
+      const r = this.#take(selector);
+      if (r !== NONE) return r;
+    }
+  }
+
+  /**
+   * Receives one message, blocking this thread while the ring is empty
+   * (meant for worker threads). Errors: as {@link ShmRing.receive}, without `ABORT_ERR`.
+   */
+  receiveSync(options?: Omit<ReceiveOptions, 'signal'>): T {
+    const { selector, drive } = this.#receiveOptions(options, ['type', 'timeout']);
+    this.#checkReceive();
+    for (;;) {
+      const r = this.#take(selector);
+      if (r !== NONE) return r;
+      this.#checkEnd(selector);
+      driveSync(this.#buffer, this.#dataLoop(true), drive);
+      this.#checkReceive();
+    }
+  }
+
+  /** Like {@link ShmRing.receiveSync}, with type, priority and size. */
+  receiveMessageSync(options?: Omit<ReceiveOptions, 'signal'>): Message<T> {
+    const data = this.receiveSync(options);
+    return { data, type: this.#type, priority: this.#priority, size: this.#size };
+  }
+
+  // --- zero-copy receiving --------------------------------------------------
+
+  #takeView(): Message<Uint8Array> | undefined {
+    if (this.#inbox.length > 0) {
+      const f = this.#inbox.shift()!;
+      this.#received(f.payload.length, f.type, f.priority);
+      return { data: f.payload, type: f.type, priority: f.priority, size: f.payload.length };
+    }
+    const engine = this.#engine;
+    const o = engine.claim();
+    if (o < 0) {
+      this.#nothing();
+      return undefined;
+    }
+    const i32 = this.#i32;
+    const x = o >> 2;
+    const length = i32[x]!;
+    const type = i32[x + 1]!;
+    const priority = i32[x + 2]!;
+    if (type === ABANDONED) {
+      engine.release();
+      throw lostError(this.#label, priority);
+    }
+    this.#view = true;
+    this.#received(length, type, priority);
+    return { data: new Uint8Array(this.#buffer, o + RECORD_HEADER, length), type, priority, size: length };
+  }
+
+  /**
+   * Lends the next message (FIFO, no type selection) as a view of the ring's
+   * memory, without copying, or returns `undefined` when none is ready. The
+   * view is valid until {@link ShmRing.release}; the space stays taken until
+   * then (SPSC: the next message waits too). The codec is not used.
+   * Errors: as {@link ShmRing.tryReceive}; `ERR_INVALID_STATE` when a view is already open.
+   */
+  tryReceiveView(): Message<Uint8Array> | undefined {
+    this.#checkReceive();
+    const m = this.#takeView();
+    if (m === undefined) this.#checkEnd(0);
+    return m;
+  }
+
+  /** Like {@link ShmRing.tryReceiveView}, waiting for a message. Errors: as {@link ShmRing.receive}. */
+  async receiveView(options?: Omit<ReceiveOptions, 'type'>): Promise<Message<Uint8Array>> {
+    const { drive } = this.#receiveOptions(options, ['timeout', 'signal']);
+    this.#checkReceive();
+    for (;;) {
+      const m = this.#takeView();
+      if (m !== undefined) return m;
+      this.#checkEnd(0);
+      await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
+      this.#checkReceive();
+    }
+  }
+
+  /** Like {@link ShmRing.receiveView}, blocking this thread. */
+  receiveViewSync(options?: ShmRingSyncOptions): Message<Uint8Array> {
+    const { drive } = this.#receiveOptions(options, ['timeout']);
+    this.#checkReceive();
+    for (;;) {
+      const m = this.#takeView();
+      if (m !== undefined) return m;
+      this.#checkEnd(0);
+      driveSync(this.#buffer, this.#dataLoop(true), drive);
+      this.#checkReceive();
+    }
+  }
+
+  /** Gives back the view lent by `receiveView`; its memory may be reused at once. Does nothing when none is open. */
+  release(): void {
+    if (!this.#view || this.#closed) return;
+    this.#view = false;
+    this.#engine.release();
+  }
+
+  /** Receives until every sender closed the ring (then the loop ends). */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      let m: T;
+      try {
+        m = await this.receive();
+      } catch (err) {
+        if (err instanceof ClosedError) return;
+        throw err;
+      }
+      yield m;
+    }
+  }
+
+  // --- stats and lifetime ---------------------------------------------------
+
+  /**
+   * Statistics. `messagesQueued` and `bytesQueued` cover the whole ring (all
+   * handles, payload bytes); `lastSendPid`/`lastReceivePid` too. Times and
+   * totals are this handle's (times are approximate within one event-loop turn).
+   */
+  stats(): ChannelStats {
+    const open = !this.#closed;
+    const q = open ? this.#engine.queued() : undefined;
+    const pids = open ? this.#engine.lastPids() : undefined;
+    return {
+      messagesQueued: q === undefined ? null : q.messages + this.#inbox.length,
+      bytesQueued: q === undefined ? null : q.bytes + this.#inbox.reduce((n, f) => n + f.payload.length, 0),
+      capacityBytes: this.#geometry.capacity,
+      capacityMessages: null,
+      lastSendPid: pids?.send ?? (this.#messagesSent > 0 ? process.pid : null),
+      lastReceivePid: pids?.receive ?? (this.#messagesReceived > 0 ? process.pid : null),
+      lastSendTime: this.#messagesSent > 0 ? new Date(this.#lastSendMs) : null,
+      lastReceiveTime: this.#messagesReceived > 0 ? new Date(this.#lastReceiveMs) : null,
+      messagesSent: this.#messagesSent,
+      messagesReceived: this.#messagesReceived,
+      bytesSent: this.#bytesSent,
+      bytesReceived: this.#bytesReceived,
+    };
+  }
+
+  /**
+   * Closes this handle: pending waits reject with `ERR_MULTIPROC_CLOSED`, an
+   * open reservation is discarded and an open view released; a sender leaves
+   * the ring (the last one marks it closed, so receivers end after the queued
+   * messages); the segment is unmapped, and its name removed if this handle
+   * created it (processes that have it open keep using it). Messages already
+   * sent stay in the ring. Idempotent: a second call returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#shutdown();
+      this.#closing = Promise.resolve();
+    }
+    return this.#closing;
+  }
+
+  /** Same as `close()`, synchronously; pending waits reject with `ERR_MULTIPROC_CLOSED`. Idempotent. */
+  destroy(_err?: Error): void {
+    this.#closing ??= Promise.resolve();
+    this.#shutdown();
+  }
+
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #shutdown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waits.closeAll();
+    const engine = this.#engine;
+    if (this.#reservation >= 0) {
+      this.#reservation = -1;
+      engine.discard();
+    }
+    if (this.#view) {
+      this.#view = false;
+      engine.release();
+    }
+    engine.unregister(false);
+    engine.unregister(true);
+    this.#inbox = [];
+    this.#shm.close();
+  }
+}
+
+/**
+ * A two-way channel over two {@link ShmRing}s (see {@link ShmRing.createDuplex}).
+ * Sending goes to one ring, receiving reads the other; closing closes both.
+ */
+export class ShmRingDuplex<T = unknown> implements Channel<T> {
+  readonly traits: ChannelTraits = Object.freeze({ ...traits, direction: 'two-way' as const });
+  /** The ring this end sends on. */
+  readonly sender: ShmRing<T>;
+  /** The ring this end receives from. */
+  readonly receiver: ShmRing<T>;
+
+  /** @internal */
+  constructor(sender: ShmRing<T>, receiver: ShmRing<T>) {
+    this.sender = sender;
+    this.receiver = receiver;
+  }
+
+  get maxMessageSize(): number {
+    return this.sender.maxMessageSize;
+  }
+
+  get closed(): boolean {
+    return this.sender.closed;
+  }
+
+  /** @see ShmRing.send */
+  send(message: T, options?: SendOptions): Promise<void> {
+    return this.sender.send(message, options);
+  }
+
+  /** @see ShmRing.trySend */
+  trySend(message: T, options?: Omit<SendOptions, 'timeout' | 'signal'>): boolean {
+    return this.sender.trySend(message, options);
+  }
+
+  /** @see ShmRing.receive */
+  receive(options?: ReceiveOptions): Promise<T> {
+    return this.receiver.receive(options);
+  }
+
+  /** @see ShmRing.receiveMessage */
+  receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
+    return this.receiver.receiveMessage(options);
+  }
+
+  /** @see ShmRing.tryReceive */
+  tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined {
+    return this.receiver.tryReceive(options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this.receiver[Symbol.asyncIterator]();
+  }
+
+  /** Sending totals from the sending ring, receiving totals from the other. */
+  stats(): ChannelStats {
+    const s = this.sender.stats();
+    const r = this.receiver.stats();
+    return {
+      ...r,
+      lastSendPid: s.lastSendPid,
+      lastSendTime: s.lastSendTime,
+      messagesSent: s.messagesSent,
+      bytesSent: s.bytesSent,
+    };
+  }
+
+  /** Closes both rings. */
+  async close(): Promise<void> {
+    await Promise.all([this.sender.close(), this.receiver.close()]);
+  }
+
+  destroy(err?: Error): void {
+    this.sender.destroy(err);
+    this.receiver.destroy(err);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

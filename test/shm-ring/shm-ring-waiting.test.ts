@@ -1,0 +1,154 @@
+// How ShmRing waits: blocking forms in worker threads, an idle receiver that
+// sleeps in the kernel while the event loop keeps running, and wake-ups.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { ShmRing } from '../../src/index.js';
+import { uniqueName } from '../helpers/names.js';
+import { leakGuard } from '../helpers/leak-guard.js';
+import { Child, libraryUrl } from '../helpers/child.js';
+
+leakGuard();
+
+/** Runs `body` in a worker thread; the promise settles with what it returned (listening from the start, so no message is missed). */
+function worker(body: string, workerData: unknown): Promise<unknown> {
+  const w = new Worker(
+    `
+    const { workerData, parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(libraryUrl)})
+      .then((lib) => (async () => { ${body} })())
+      .then((r) => parentPort.postMessage({ ok: r }), (e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
+    `,
+    { eval: true, workerData },
+  );
+  const done = once(w, 'message').then(async (args) => {
+    const m = args[0] as { ok?: unknown; error?: string };
+    await w.terminate();
+    if (m.error !== undefined) assert.fail(m.error);
+    return m.ok;
+  });
+  // Awaited later; a failure meanwhile is not "unhandled".
+  done.catch(() => undefined);
+  return done;
+}
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: receiveSync and sendSync in worker threads`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ring-w');
+    const ring = ShmRing.create<number>(name, { mode, capacity: 4096, codec: 'json', role: 'sender' });
+    const back = ShmRing.create<number>(`${name}.back`, { mode, capacity: 4096, codec: 'json', role: 'receiver' });
+    try {
+      // The worker blocks in receiveSync until each message comes, and answers with sendSync.
+      const w = worker(
+        `
+        const { ShmRing } = lib;
+        const rx = ShmRing.open(workerData.name, { codec: 'json', role: 'receiver' });
+        const tx = ShmRing.open(workerData.name + '.back', { codec: 'json', role: 'sender' });
+        let sum = 0;
+        for (;;) {
+          let m;
+          try { m = rx.receiveSync({ timeout: 20000 }); } catch (e) { if (e.code === 'ERR_MULTIPROC_CLOSED') break; throw e; }
+          sum += m;
+          tx.sendSync(m * 2, { timeout: 20000 });
+        }
+        const timedOut = (() => { try { rx.receiveSync({ timeout: 10 }); } catch (e) { return e.code; } })();
+        tx.close(); rx.close();
+        return { sum, timedOut };
+      `,
+        { name },
+      );
+      let doubled = 0;
+      for (let i = 1; i <= 300; i++) {
+        await ring.send(i, { timeout: 20000 });
+        doubled += await back.receive({ timeout: 20000 });
+      }
+      await ring.close();
+      const r = (await w) as { sum: number; timedOut: string };
+      assert.equal(r.sum, 45150);
+      assert.equal(doubled, 90300);
+      assert.equal(r.timedOut, 'ERR_MULTIPROC_CLOSED', 'the senders closed: receiveSync ends rather than waiting');
+    } finally {
+      await ring.close();
+      await back.close();
+    }
+  });
+}
+
+test('a blocking send waits for room in a worker until the main thread receives', { timeout: 60000 }, async () => {
+  const name = uniqueName('ring-w2');
+  const ring = ShmRing.create<Uint8Array>(name, { capacity: 4096, codec: 'raw', role: 'receiver' });
+  try {
+    const w = worker(
+      `
+      const rx = lib.ShmRing.open(workerData.name, { codec: 'raw', role: 'sender' });
+      for (let i = 0; i < 100; i++) rx.sendSync(new Uint8Array(1000).fill(i), { timeout: 20000 });
+      rx.close();
+      return 'done';
+    `,
+      { name },
+    );
+    let i = 0;
+    for await (const m of ring) {
+      assert.equal(m.length, 1000);
+      assert.equal(m[999], i);
+      i++;
+    }
+    assert.equal(i, 100);
+    assert.equal(await w, 'done');
+  } finally {
+    await ring.close();
+  }
+});
+
+test('an idle receiver sleeps: the event loop keeps ticking and the process stays nearly idle', { timeout: 60000 }, async () => {
+  // In a child of its own, so that the CPU time measured is the receiver's alone.
+  const r = await new Child(`
+    import { ShmRing } from 'multiproc';
+    const ring = ShmRing.create(process.argv[1], { role: 'receiver' });
+    // A live sender, so the receiver also runs its liveness checks while it waits.
+    const tx = ShmRing.open(process.argv[1], { role: 'sender' });
+    const pending = ring.receive({ timeout: 2500 }).catch((e) => e.code);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1500));
+    const cpu = process.cpuUsage(cpu0);
+    const wall = performance.now() - t0;
+    clearInterval(timer);
+    console.log(JSON.stringify({ ticks, cpuMs: (cpu.user + cpu.system) / 1000, wall, pending: await pending }));
+    tx.close();
+    ring.close();
+  `, { args: [uniqueName('ring-idle')] }).exited;
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stdout) as { ticks: number; cpuMs: number; wall: number; pending: string };
+  assert.ok(m.ticks >= 30, `the event loop ticked ${m.ticks} times in ${m.wall} ms`);
+  assert.ok(m.cpuMs < m.wall * 0.3, `CPU ${m.cpuMs} ms over ${m.wall} ms of waiting`);
+  assert.equal(m.pending, 'ERR_MULTIPROC_TIMEOUT');
+});
+
+test('a sleeping receiver in another process is woken by a send', { timeout: 60000 }, async () => {
+  const name = uniqueName('ring-wake');
+  const ring = ShmRing.create<string>(name, { codec: 'json', role: 'sender' });
+  try {
+    const child = new Child(`
+      import { ShmRing } from 'multiproc';
+      const ring = ShmRing.open(process.argv[1], { codec: 'json', role: 'receiver' });
+      console.log('waiting');
+      for (let i = 0; i < 3; i++) console.log('got ' + (await ring.receive({ timeout: 20000 })));
+      ring.close();
+    `, { args: [name] });
+    await child.waitFor('waiting');
+    for (const word of ['one', 'two', 'three']) {
+      // Long enough for the receiver to fall asleep in between.
+      await new Promise((r) => setTimeout(r, 300));
+      await ring.send(word);
+    }
+    const r = await child.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /got one\ngot two\ngot three/);
+  } finally {
+    await ring.close();
+  }
+});
