@@ -3,35 +3,11 @@
  * FileChannel (two files, one per direction: a FileChannel is one-way).
  */
 import path from 'node:path';
-import * as lib from '../../../src/index.js';
+import { FileChannel, ShmRing } from '../../../src/index.js';
 import { fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 const RING_CAPACITY = 4 << 20;
 
-// Looked up at run time so the benchmark builds and runs on a tree without
-// these transports (their rows then show n/a).
-interface DuplexHandle {
-  sender: unknown;
-  receiver: unknown;
-  close(): Promise<void>;
-}
-interface ShmRingStatic {
-  createDuplex<T>(name: string, options: { capacity: number; codec: 'raw' }): DuplexHandle & ShmRingDuplexLike;
-  openDuplex<T>(name: string, options: { codec: 'raw' }): DuplexHandle & ShmRingDuplexLike;
-}
-interface FileChannelHandle {
-  trySend(m: Uint8Array): boolean;
-  send(m: Uint8Array): Promise<void>;
-  receive(): Promise<Uint8Array>;
-  close(): Promise<void>;
-}
-interface FileChannelStatic {
-  openWriter<T>(path: string, options: { codec: 'raw'; maxMessageSize: number }): FileChannelHandle;
-  openReader<T>(path: string, options: { codec: 'raw'; maxMessageSize: number; offsetStore: false }): FileChannelHandle;
-}
-const exported = lib as unknown as Record<string, unknown>;
-const ShmRing = exported['ShmRing'] as ShmRingStatic | undefined;
-const FileChannel = exported['FileChannel'] as FileChannelStatic | undefined;
 
 function ringEndpoint(ch: ShmRingDuplexLike): Endpoint {
   return {
@@ -63,17 +39,17 @@ export const shmRing: Adapter = {
   label: 'ShmRing.createDuplex (two SPSC rings of 4 MiB)',
   group: 'ours',
   family: 'ring',
-  maxSize: () => (ShmRing ? RING_CAPACITY - 16 : 0),
+  maxSize: () => RING_CAPACITY - 16,
   payload: (size) => new Uint8Array(size).fill(120),
   ack: () => new Uint8Array(1),
   async driver(spec) {
-    const ch = ShmRing!.createDuplex<Uint8Array>(spec.name, { capacity: RING_CAPACITY, codec: 'raw' });
+    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: RING_CAPACITY, codec: 'raw' });
     const { child, exit } = startPartner(spec);
-    return { ep: ringEndpoint(ch), partnerExit: exit, kill: () => child.kill('SIGKILL') };
+    return { ep: ringEndpoint(ch as unknown as ShmRingDuplexLike), partnerExit: exit, kill: () => child.kill('SIGKILL') };
   },
   async partner(spec) {
-    const ch = ShmRing!.openDuplex<Uint8Array>(spec.name, { codec: 'raw' });
-    return ringEndpoint(ch);
+    const ch = ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' });
+    return ringEndpoint(ch as unknown as ShmRingDuplexLike);
   },
 };
 
@@ -107,22 +83,22 @@ export const shmRingSync: Adapter = {
   label: 'diagnostic: ShmRing with receiveSync/sendSync on both sides (blocks the thread)',
   group: 'ours',
   family: 'ring',
-  maxSize: () => (ShmRing ? RING_CAPACITY - 16 : 0),
+  maxSize: () => RING_CAPACITY - 16,
   payload: (size) => new Uint8Array(size).fill(120),
   ack: () => new Uint8Array(1),
   async driver(spec) {
-    const ch = ShmRing!.createDuplex<Uint8Array>(spec.name, { capacity: RING_CAPACITY, codec: 'raw' });
+    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: RING_CAPACITY, codec: 'raw' });
     const { child, exit } = startPartner(spec);
-    return { ep: syncEndpoint(ch as never), partnerExit: exit, kill: () => child.kill('SIGKILL') };
+    return { ep: syncEndpoint(ch), partnerExit: exit, kill: () => child.kill('SIGKILL') };
   },
   async partner(spec) {
-    return syncEndpoint(ShmRing!.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }) as never);
+    return syncEndpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }));
   },
 };
 
 const files = (dir: string): [string, string] => [path.join(dir, 'ab.mpc'), path.join(dir, 'ba.mpc')];
 
-function fileEndpoint(out: FileChannelHandle, input: FileChannelHandle): Endpoint {
+function fileEndpoint(out: FileChannel<Uint8Array>, input: FileChannel<Uint8Array>): Endpoint {
   return {
     send: fastSend(out),
     receive: () => input.receive(),
@@ -137,22 +113,22 @@ export const fileChannel: Adapter = {
   id: 'file',
   label: 'FileChannel (two files, one per direction)',
   group: 'ours',
-  maxSize: () => (FileChannel ? Infinity : 0),
+  maxSize: () => Infinity,
   payload: (size) => new Uint8Array(size).fill(120),
   ack: () => new Uint8Array(1),
   async driver(spec) {
     const [ab, ba] = files(spec.dir);
     const opts = { codec: 'raw' as const, maxMessageSize: Math.max(spec.size, 16) };
-    const out = FileChannel!.openWriter<Uint8Array>(ab, opts);
-    const input = FileChannel!.openReader<Uint8Array>(ba, { ...opts, offsetStore: false });
+    const out = FileChannel.openWriter<Uint8Array>(ab, opts);
+    const input = FileChannel.openReader<Uint8Array>(ba, { ...opts, offsetStore: false });
     const { child, exit } = startPartner(spec);
     return { ep: fileEndpoint(out, input), partnerExit: exit, kill: () => child.kill('SIGKILL') };
   },
   async partner(spec) {
     const [ab, ba] = files(spec.dir);
     const opts = { codec: 'raw' as const, maxMessageSize: Math.max(spec.size, 16) };
-    const input = FileChannel!.openReader<Uint8Array>(ab, { ...opts, offsetStore: false });
-    const out = FileChannel!.openWriter<Uint8Array>(ba, opts);
+    const input = FileChannel.openReader<Uint8Array>(ab, { ...opts, offsetStore: false });
+    const out = FileChannel.openWriter<Uint8Array>(ba, opts);
     return fileEndpoint(out, input);
   },
 };
