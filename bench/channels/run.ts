@@ -224,7 +224,7 @@ function runProcess(cmd: string, args: string[], timeoutMs: number): Promise<Tri
 
 const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
 const fmtInt = (v: number): string => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a');
-const fmtRatio = (v: number): string => (Number.isFinite(v) ? (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2)) + 'x' : '-');
+const fmtRatio = (v: number): string => (Number.isFinite(v) ? (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toPrecision(1)) + 'x' : '-');
 const sizeName = (s: number): string => (s >= 1 << 20 && s % (1 << 20) === 0 ? `${s >> 20} MiB` : s >= 1024 && s % 1024 === 0 ? `${s >> 10} KiB` : `${s} B`);
 
 function loadavg(): number[] {
