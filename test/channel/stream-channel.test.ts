@@ -2,45 +2,11 @@
 // framing faults: garbage, oversized and truncated frames close only that connection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection, createServer, type Socket } from 'node:net';
-import { once } from 'node:events';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { StreamChannel } from '../../src/channel/stream-channel.js';
-import { resolveCodec } from '../../src/channel/codec.js';
-import { validateMaxMessageSize } from '../../src/channel/base-channel.js';
 import { conformance } from '../conformance/contract.js';
-import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
+import { socketPair, streamChannel as channel } from '../helpers/socket-pair.js';
 
 leakGuard();
-
-async function socketPair(): Promise<[Socket, Socket, () => void]> {
-  const path = join(tmpdir(), `${uniqueName('sock')}.sock`);
-  const server = createServer();
-  server.listen(path);
-  await once(server, 'listening');
-  const accepted = once(server, 'connection');
-  const client = createConnection(path);
-  await once(client, 'connect');
-  const [conn] = (await accepted) as [Socket];
-  server.close();
-  return [client, conn, () => server.close()];
-}
-
-const traits = { mechanism: 'stream', medium: 'socket', unit: 'stream', direction: 'two-way', scope: 'same-host', use: 'test' } as const;
-
-function channel(stream: Socket, opts: { codec?: unknown; maxMessageSize?: number }): StreamChannel<any> {
-  return new StreamChannel({
-    stream,
-    traits,
-    codec: resolveCodec(opts.codec, 'structured'),
-    maxMessageSize: validateMaxMessageSize(opts.maxMessageSize),
-    label: 'test stream',
-    canSend: true,
-    canReceive: true,
-  });
-}
 
 conformance({
   name: 'stream',
