@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 /**
  * Errors. Three families (see docs/errors.md):
  *
@@ -241,6 +243,26 @@ export function validateOptions<T extends object>(options: unknown, what: string
     }
   }
   return options as Partial<T>;
+}
+
+/** A file path: a string, or a file: URL; non-empty, without NUL bytes. @internal */
+export function validatePath(value: unknown): string {
+  let path: unknown = value;
+  if (value instanceof URL) {
+    try {
+      path = fileURLToPath(value);
+    } catch (err) {
+      throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'path' must be a file: URL. Received '${value.href}' (${(err as Error).message})`);
+    }
+  }
+  if (typeof path !== 'string') {
+    const got = path === null ? 'null' : typeof path === 'object' ? `an instance of ${(path as object).constructor?.name ?? 'Object'}` : `type ${typeof path} (${String(path)})`;
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string or an instance of URL. Received ${got}`);
+  }
+  if (path.length === 0 || path.includes('\0')) {
+    throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'path' must be a non-empty string without null bytes. Received ${JSON.stringify(path)}`);
+  }
+  return path;
 }
 
 /** Validates a `timeout` option: milliseconds, >= 0, or Infinity (the default). @internal */

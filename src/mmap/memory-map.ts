@@ -4,7 +4,6 @@
  */
 import { closeSync, constants as fsConstants, fdatasyncSync, fstatSync, ftruncateSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import { native } from '../binding/native.js';
 import { maxBufferSize, type CreationMode } from '../shm/shared-memory.js';
@@ -13,7 +12,7 @@ import {
   ClosedError,
   SizeMismatchError,
   systemError,
-  typeError,
+  validatePath,
   rangeError,
   validateBoolean,
   validateInteger,
@@ -108,25 +107,6 @@ const descriptors = new FinalizationRegistry<number>((fd) => {
     // nothing useful to do in a finalizer
   }
 });
-
-function validatePath(value: unknown): string {
-  let path: unknown = value;
-  if (value instanceof URL) {
-    try {
-      path = fileURLToPath(value);
-    } catch (err) {
-      throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'path' must be a file: URL. Received '${value.href}' (${(err as Error).message})`);
-    }
-  }
-  if (typeof path !== 'string') {
-    const got = path === null ? 'null' : typeof path === 'object' ? `an instance of ${(path as object).constructor?.name ?? 'Object'}` : `type ${typeof path} (${String(path)})`;
-    throw typeError('ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string or an instance of URL. Received ${got}`);
-  }
-  if (path.length === 0 || path.includes('\0')) {
-    throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'path' must be a non-empty string without null bytes. Received ${JSON.stringify(path)}`);
-  }
-  return path;
-}
 
 function validateFileOffset(value: unknown, what: string): number {
   const offset = validateInteger(value, what, 0);

@@ -9,9 +9,8 @@
  * descriptor then goes to a StreamChannel over net.Socket, like a Pipe's.
  */
 import { lstatSync, statSync, unlinkSync, type Stats } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { native } from '../../binding/native.js';
-import { ClosedError, IncompatibleError, typeError, validateBoolean, validateInteger, validateOneOf, validateOptions, validateSignal, validateTimeout } from '../../errors.js';
+import { ClosedError, IncompatibleError, validateBoolean, validateInteger, validateOneOf, validateOptions, validatePath, validateSignal, validateTimeout } from '../../errors.js';
 import type { CreationMode } from '../../shm/shared-memory.js';
 import { waitFor, type Wait } from '../base-channel.js';
 import type { ChannelTraits, Receiver, Sender } from '../channel.js';
@@ -87,25 +86,6 @@ function ownPath(p: NamedPipe): void {
   process.once('exit', () => {
     for (const o of owned) o.unlinkIfOwner();
   });
-}
-
-function validatePath(value: unknown): string {
-  let path: unknown = value;
-  if (value instanceof URL) {
-    try {
-      path = fileURLToPath(value);
-    } catch (err) {
-      throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'path' must be a file: URL. Received '${value.href}' (${(err as Error).message})`);
-    }
-  }
-  if (typeof path !== 'string') {
-    const got = path === null ? 'null' : typeof path === 'object' ? `an instance of ${(path as object).constructor?.name ?? 'Object'}` : `type ${typeof path} (${String(path)})`;
-    throw typeError('ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string or an instance of URL. Received ${got}`);
-  }
-  if (path.length === 0 || path.includes('\0')) {
-    throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'path' must be a non-empty string without null bytes. Received ${JSON.stringify(path)}`);
-  }
-  return path;
 }
 
 function fifoError(err: unknown, path: string): unknown {
