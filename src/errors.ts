@@ -343,7 +343,7 @@ export class ProcessExitedError extends IpcError {
   readonly exitCode: number | null;
   /** The signal that ended the process, or null. */
   readonly signal: NodeJS.Signals | null;
-  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  /** An `ExitReason`: 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory', 'launch-failed' or 'hung'. */
   readonly reason: string;
   constructor(message: string, exit: { code: number | null; signal: NodeJS.Signals | null; reason: string }, options?: { cause?: unknown }) {
     super(codes.PROCESS_EXITED, message, options);
