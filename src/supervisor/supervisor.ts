@@ -158,6 +158,8 @@ interface Slot {
   gen: number;
   restarts: number;
   lastExit: ChildExit | undefined;
+  /** The process exit already reported by an 'exited' event. */
+  reported: ChildExit | undefined;
   hung: boolean;
   /** Times of this child's restarts, for the backoff. */
   history: number[];
@@ -335,7 +337,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #slot(name: string, index: number, order: number, spec: NormalSpec | undefined, nested: Supervisor | undefined, restart: RestartType, options: SpawnOptions | undefined): Slot {
-    return { id: `${name}#${index}`, name, index, order, spec, nested, restart, options, handle: undefined, state: 'idle', gen: 0, restarts: 0, lastExit: undefined, hung: false, history: [] };
+    return { id: `${name}#${index}`, name, index, order, spec, nested, restart, options, handle: undefined, state: 'idle', gen: 0, restarts: 0, lastExit: undefined, reported: undefined, hung: false, history: [] };
   }
 
   #newRun(): void {
@@ -484,7 +486,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#enqueue(() => this.#stopAll());
     this.#state = 'stopped';
     this.#settleFinished();
-    this.emit('stopped');
+    this.#emit('stopped');
   }
 
   /** Stops a nested supervisor for its parent: like close(), but it may start again. */
@@ -503,6 +505,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const p = this.#ops.then(op);
     this.#ops = p.catch(() => {});
     return p;
+  }
+
+  /**
+   * Emits without letting a throwing listener cut an operation short (the
+   * children's state must stay consistent): its error is rethrown on the next
+   * tick, an uncaught exception as for any event emitted from the event loop.
+   */
+  #emit<K extends keyof SupervisorEvents>(event: K, ...args: SupervisorEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: SupervisorEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   #event(s: Slot): ChildEvent {
@@ -565,8 +582,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #running(slot: Slot, gen: number, isRestart: boolean): undefined {
     if (gen !== slot.gen) return undefined;
     slot.state = 'running';
-    this.emit('started', this.#event(slot));
-    if (isRestart) this.emit('restarted', this.#event(slot));
+    this.#emit('started', this.#event(slot));
+    if (isRestart) this.#emit('restarted', this.#event(slot));
     return undefined;
   }
 
@@ -586,7 +603,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         if (slot.gen !== gen || slot.state !== 'running' || handle.exit !== undefined) return;
         if ((err as { code?: string }).code !== codes.TIMEOUT) return;
         slot.hung = true;
-        this.emit('hung', this.#event(slot));
+        this.#emit('hung', this.#event(slot));
         handle.kill('SIGKILL');
         return;
       }
@@ -598,10 +615,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (gen !== slot.gen || !this.#live()) return;
     const exit: ChildExit = slot.hung ? { ...raw, reason: 'hung' } : raw;
     slot.lastExit = exit;
+    slot.reported = raw;
     slot.state = 'exited';
     await slot.handle?.close();
     const restart = slot.restart === 'permanent' || (slot.restart === 'transient' && exit.reason !== 'clean-exit');
-    this.emit('exited', { ...this.#event(slot), pid: slot.handle?.pid, exit, restart });
+    this.#emit('exited', { ...this.#event(slot), pid: slot.handle?.pid, exit, restart });
     if (!restart) {
       slot.state = 'stopped';
       return;
@@ -657,11 +675,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await s.nested.#stopNested();
     } else if (s.handle !== undefined) {
       if (this.#destroying) s.handle.kill('SIGKILL');
-      const before = s.handle.exit;
       const exit = await s.handle.close();
-      if (before === undefined) {
+      if (s.reported !== exit) {
         s.lastExit = exit;
-        this.emit('exited', { ...this.#event(s), exit, restart: restartLater });
+        s.reported = exit;
+        this.#emit('exited', { ...this.#event(s), exit, restart: restartLater });
       }
     }
     s.state = restartLater ? 'restarting' : 'stopped';
@@ -687,7 +705,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#stopAll();
     unregisterSignals(this);
     this.#settleFinished(err);
-    this.emit('failed', err);
+    this.#emit('failed', err);
     return err;
   }
 }

@@ -68,3 +68,16 @@ test('SIGTERM to a process running a supervisor stops its children in order, the
     await p.exited;
   }
 });
+
+test('destroy(): every child is SIGKILLed at once, without waiting for shutdownTimeout', async () => {
+  const sup = new Supervisor({ handleSignals: false, children: [member('a', '-'), member('stubborn', '-', { shutdownTimeout: 60000 }, ['stubborn'])] });
+  const exits: ChildExitEvent[] = [];
+  sup.on('exited', (e) => exits.push(e));
+  await sup.start();
+  const t0 = performance.now();
+  await sup.destroy();
+  assert.ok(performance.now() - t0 < 30000);
+  assert.equal(sup.state, 'stopped');
+  assert.deepEqual(exits.map((e) => [e.name, e.exit.signal]).sort(), [['a', 'SIGKILL'], ['stubborn', 'SIGKILL']]);
+  await assert.rejects(sup.start(), { code: 'ERR_MULTIPROC_CLOSED' });
+});
