@@ -113,3 +113,23 @@ test('a child that exits before ready fails start(): the children started are st
   await sup.close();
   await assert.rejects(sup.start(), { code: 'ERR_MULTIPROC_CLOSED' });
 });
+
+test('a child that misses readyTimeout fails start(); close() while starting rejects start() with ERR_MULTIPROC_CLOSED', async () => {
+  const late = new Supervisor({ handleSignals: false, children: [member('late', '-', { readyTimeout: 300 }, ['slow-ready'])] });
+  await assert.rejects(late.start(), (err: any) => {
+    assert.equal(err.code, 'ERR_MULTIPROC_SUPERVISOR_FAILED');
+    assert.equal(err.cause?.code, 'ERR_MULTIPROC_TIMEOUT');
+    return true;
+  });
+  await late.close();
+
+  const sup = new Supervisor({ handleSignals: false, children: [member('first', '-'), member('slow', '-', {}, ['slow-ready'])] });
+  const starting = sup.start();
+  await nextEvent(sup, 'started', (e) => e.name === 'first');
+  for (let i = 0; i < 100 && sup.children()[1]!.state !== 'starting'; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sup.children()[1]!.state, 'starting');
+  assert.equal(sup.state, 'starting');
+  await sup.close();
+  await assert.rejects(starting, { code: 'ERR_MULTIPROC_CLOSED' });
+  assert.deepEqual(sup.children().map((c) => [c.state, c.pid]), [['stopped', undefined], ['stopped', undefined]]);
+});
