@@ -30,6 +30,7 @@ export const codes = {
   REMOTE: 'ERR_MULTIPROC_REMOTE',
   NO_SUCH_METHOD: 'ERR_MULTIPROC_NO_SUCH_METHOD',
   PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
+  SUPERVISOR_FAILED: 'ERR_MULTIPROC_SUPERVISOR_FAILED',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -370,5 +371,26 @@ export class PeerClosedError extends IpcError {
   constructor(message: string, pid?: number) {
     super(codes.PEER_CLOSED, message);
     this.pid = pid;
+  }
+}
+
+/**
+ * A supervisor gave up: a child could not be started, or children exited
+ * more than `maxRestarts` times within `period` ms. Its children were
+ * stopped. `child` names the child whose exit (or failed start) tipped it
+ * over; `cause` is that child's error, when known.
+ */
+export class SupervisorFailedError extends IpcError {
+  /** The supervisor's name. */
+  readonly supervisor: string;
+  /** The child (`name#index`) whose exit or failed start made it give up. */
+  readonly child: string | undefined;
+  /** Restarts within the last `period` ms when it gave up. */
+  readonly restarts: number;
+  constructor(message: string, info: { supervisor: string; child?: string; restarts: number }, options?: { cause?: unknown }) {
+    super(codes.SUPERVISOR_FAILED, message, options);
+    this.supervisor = info.supervisor;
+    this.child = info.child;
+    this.restarts = info.restarts;
   }
 }

@@ -53,6 +53,7 @@ export {
   ProtocolError,
   ProcessExitedError,
   PeerClosedError,
+  SupervisorFailedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
@@ -71,3 +72,19 @@ export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
 export { FileChannel } from './channel/transports/file-channel.js';
 export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';
+export { Supervisor } from './supervisor/supervisor.js';
+export type {
+  SupervisorOptions,
+  SupervisorState,
+  SupervisorSnapshot,
+  SupervisorEvents,
+  ChildSpec,
+  ChildState,
+  ChildInfo,
+  ChildEvent,
+  ChildExitEvent,
+  RestartStrategy,
+  RestartType,
+  HeartbeatOptions,
+} from './supervisor/supervisor.js';
+export { connectRole, roleChannel, serveRole } from './supervisor/child.js';
