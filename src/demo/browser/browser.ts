@@ -84,6 +84,7 @@ function count(from: string, to: string, mechanism: string): void {
 }
 
 // ---- the processes ---------------------------------------------------------
+let stopped = false;
 let gpu: Remote<GpuApi> | null = null;
 let plugin: Remote<PluginApi> | null = null;
 
@@ -141,16 +142,19 @@ function detach(name: string, index: number, reason: string): void {
 }
 
 const rendererModule = join(here, 'renderer.js');
+// Sandboxed roles: Node warns at every start that the permission model is experimental (Node 20)
+// and that addons may bypass it (they may: see docs/demo.md).
+const quiet = ['--no-warnings'];
 const supervisor = new Supervisor({
   name: 'browser',
   strategy: 'one_for_one',
   maxRestarts: 20,
   period: 10_000,
   children: [
-    { name: 'gpu', module: join(here, 'gpu.js'), restart: 'permanent', permissions: {} },
-    { name: 'plugin', module: join(here, 'plugin.js'), restart: 'permanent', permissions: {} },
+    { name: 'gpu', module: join(here, 'gpu.js'), restart: 'permanent', permissions: {}, execArgv: quiet },
+    { name: 'plugin', module: join(here, 'plugin.js'), restart: 'permanent', permissions: {}, execArgv: quiet },
     // A renderer stuck in a loop misses its heartbeat and is restarted like a crashed one.
-    { name: 'renderer', module: rendererModule, count: tabCount, restart: 'permanent', permissions: {}, heartbeat: { interval: 1000, timeout: 3000 } },
+    { name: 'renderer', module: rendererModule, count: tabCount, restart: 'permanent', permissions: {}, execArgv: quiet, heartbeat: { interval: 1000, timeout: 3000 } },
   ],
 });
 supervisor.on('started', (e) => {
@@ -167,12 +171,12 @@ supervisor.on('started', (e) => {
   }
 });
 supervisor.on('exited', (e) => {
+  if (stopped) return;
   detach(e.name, e.index, e.exit.signal ? `${e.exit.reason}, ${e.exit.signal}` : e.exit.reason);
 });
 
 // ---- the frame loop --------------------------------------------------------
 let frame = 0;
-let stopped = false;
 async function loop(): Promise<void> {
   while (!stopped) {
     frame++;

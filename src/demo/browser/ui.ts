@@ -4,7 +4,7 @@
  * screen from shared memory on a canvas, and lists processes and IPC traffic.
  */
 export const uiPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>multiproc browser demo</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>multiproc browser demo</title>
 <style>
 body { font: 14px system-ui, sans-serif; margin: 16px; background: #fafafa; color: #222; }
 h1 { font-size: 18px; margin: 0 0 12px; }
