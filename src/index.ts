@@ -53,6 +53,7 @@ export {
   ProtocolError,
   ProcessExitedError,
   PeerClosedError,
+  WorkerExitedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
@@ -71,3 +72,8 @@ export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
 export { FileChannel } from './channel/transports/file-channel.js';
 export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';
+export { Pool } from './pool/pool.js';
+export type { PoolOptions, PoolStats, PoolTransport, RunOptions, MapOptions } from './pool/pool.js';
+export type { LatencySummary } from './pool/histogram.js';
+export { taskContext } from './pool/context.js';
+export type { TaskContext } from './pool/context.js';
