@@ -27,9 +27,9 @@ import {
 } from '../errors.js';
 import { spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
-import type { SharedMemory } from '../shm/shared-memory.js';
+import { SharedMemory } from '../shm/shared-memory.js';
 import { Histogram, type LatencySummary } from './histogram.js';
-import { pack, unlinkQuietly, unpack, type ShmPack } from './shm-args.js';
+import { pack, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 
 /** How tasks reach the workers. */
 export type PoolTransport = 'shm-ring' | 'stream';
@@ -129,7 +129,6 @@ interface Task {
   queuedAt: number;
   startedAt: number;
   state: 'queued' | 'running' | 'done';
-  packed: { value: unknown; pack: ShmPack | null; segment: SharedMemory | undefined } | undefined;
   resolve: (value: any) => void;
   reject: (err: unknown) => void;
 }
@@ -147,9 +146,16 @@ interface PoolWorker {
   tasksRun: number;
   idleTimer: NodeJS.Timeout | undefined;
   everReady: boolean;
+  /** Large arguments go here, reused from task to task; replaced by a bigger one when needed. */
+  argSegment: SharedMemory | undefined;
+  argName: string;
+  /** Whether the argument segment still has its name (removed once the worker has mapped it). */
+  argNamed: boolean;
+  argGeneration: number;
 }
 
 const RING_CAPACITY = 4 << 20;
+const MIN_ARG_SEGMENT = 256 * 1024;
 const DEFAULT_SHM_THRESHOLD = 64 * 1024;
 const DEFAULT_CANCEL_GRACE = 1000;
 /** After the task channel broke: how long to wait for the worker's exit before killing it. */
@@ -361,7 +367,6 @@ export class Pool {
         queuedAt: performance.now(),
         startedAt: 0,
         state: 'queued',
-        packed: undefined,
         resolve,
         reject,
       };
@@ -426,6 +431,10 @@ export class Pool {
       tasksRun: 0,
       idleTimer: undefined,
       everReady: false,
+      argSegment: undefined,
+      argName: '',
+      argNamed: false,
+      argGeneration: 0,
     };
     this.#workers.add(w);
     this.#starting++;
@@ -501,8 +510,9 @@ export class Pool {
     w.state = 'busy';
     w.task = task;
     w.tasksRun++;
+    let packed: ReturnType<typeof pack>;
     try {
-      task.packed ??= pack(task.tree, `${this.#prefix}-t${task.id}-a`, this.#shmThreshold, task.transfer);
+      packed = pack(task.tree, this.#argSource(w), this.#shmThreshold, task.transfer);
     } catch (err) {
       this.#settle(task, err, undefined, false);
       this.#makeIdle(w);
@@ -510,15 +520,49 @@ export class Pool {
     }
     const resultName = `${this.#prefix}-t${task.id}-${task.attempts}-r`;
     w.resultName = resultName;
-    task.controller = new AbortController();
+    if (task.signal !== undefined) task.controller = new AbortController();
     const args =
       task.method === 'run'
-        ? [task.fn, task.packed.value, task.packed.pack, resultName, task.id]
-        : [task.fn, task.packed.value, task.star, task.packed.pack, resultName, task.id];
-    (w.client!.call(task.method, args, { timeout: task.timeout, signal: task.controller.signal }) as Promise<[unknown, ShmPack | null]>).then(
-      (reply) => this.#onReply(w, task, reply),
-      (err) => this.#onCallError(w, task, err),
+        ? [task.fn, packed.value, packed.pack, resultName, task.id]
+        : [task.fn, packed.value, task.star, packed.pack, resultName, task.id];
+    const options = task.controller !== undefined ? { timeout: task.timeout, signal: task.controller.signal } : { timeout: task.timeout };
+    (w.client!.call(task.method, args, options) as Promise<[unknown, ShmPack | null]>).then(
+      (reply) => {
+        if (packed.pack !== null) this.#argSegmentMapped(w);
+        this.#onReply(w, task, reply);
+      },
+      (err) => {
+        if (packed.pack !== null && fromRemote(err)) this.#argSegmentMapped(w);
+        this.#onCallError(w, task, err);
+      },
     );
+  }
+
+  /** The worker's argument segment, big enough for `size` bytes. */
+  #argSource(w: PoolWorker): SegmentSource {
+    return (size) => {
+      if (w.argSegment === undefined || w.argSegment.size < size) {
+        w.argSegment?.close();
+        w.argSegment = undefined;
+        let capacity = MIN_ARG_SEGMENT;
+        while (capacity < size) capacity *= 2;
+        w.argName = `${this.#prefix}-w${w.serial}-a${++w.argGeneration}`;
+        w.argSegment = SharedMemory.create(w.argName, capacity);
+        w.argNamed = true;
+      }
+      return { segment: w.argSegment, name: w.argName, owned: false };
+    };
+  }
+
+  /** The worker answered a call that used its argument segment, so it has it mapped: drop the name. */
+  #argSegmentMapped(w: PoolWorker): void {
+    if (!w.argNamed || w.argSegment === undefined) return;
+    w.argNamed = false;
+    try {
+      w.argSegment.unlink();
+    } catch {
+      // already gone
+    }
   }
 
   #onReply(w: PoolWorker, task: Task, [value, rpack]: [unknown, ShmPack | null]): void {
@@ -604,8 +648,6 @@ export class Pool {
     if (task.state === 'running') this.#running--;
     task.state = 'done';
     if (task.onAbort !== undefined) task.signal!.removeEventListener('abort', task.onAbort);
-    task.packed?.segment?.close();
-    task.packed = undefined;
     if (ok) {
       this.#completed++;
       task.resolve(value);
@@ -627,6 +669,8 @@ export class Pool {
       new WorkerExitedError(`pool worker${pid !== undefined ? ` (pid ${pid})` : ''} exited ${what}: ${exit.reason} (${status})`, { ...exit, pid }, { cause: exit.error });
     w.client?.destroy(error('while a call was in flight'));
     w.ring?.destroy();
+    w.argSegment?.close();
+    w.argSegment = undefined;
     if (w.resultName !== undefined) unlinkQuietly(w.resultName);
     if (was !== 'retiring') this.#workerExits++;
     const task = w.task;

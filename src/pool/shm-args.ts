@@ -109,14 +109,22 @@ function bytesOf(v: Binary): Uint8Array {
   return v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
+/** Where packed bytes go: a segment of at least `size` bytes and its name. */
+export type SegmentSource = (size: number) => { segment: SharedMemory; name: string; owned: boolean };
+
+/** A source that creates a new segment called `name` for every pack (owned: the caller closes it, which removes the name). */
+export function newSegment(name: string): SegmentSource {
+  return (size) => ({ segment: SharedMemory.create(name, Math.max(size, 1)), name, owned: true });
+}
+
 /**
- * Moves the large binary values of `root` into a new segment called `name`.
- * Returns the tree to send, and the pack plus the segment (owned: its
- * `close()` removes the name) when anything was moved.
+ * Moves the large binary values of `root` into a segment from `source`.
+ * Returns the tree to send, the pack, and the segment when it was created for
+ * this pack alone (`owned`); nothing is copied when no value qualifies.
  */
 export function pack(
   root: unknown,
-  name: string,
+  source: SegmentSource,
   threshold: number,
   force?: ReadonlySet<unknown>,
 ): { value: unknown; pack: ShmPack | null; segment: SharedMemory | undefined } {
@@ -129,15 +137,15 @@ export function pack(
     refs.push([f.path, f.kind, size, f.value.byteLength]);
     size += Math.ceil(f.value.byteLength / ALIGN) * ALIGN;
   }
-  const segment = SharedMemory.create(name, Math.max(size, 1));
+  const { segment, name, owned } = source(size);
   try {
     const all = new Uint8Array(segment.buffer);
     for (let i = 0; i < found.length; i++) all.set(bytesOf(found[i]!.value), refs[i]![2]);
   } catch (err) {
-    segment.close();
+    if (owned) segment.close();
     throw err;
   }
-  return { value, pack: { name, refs }, segment };
+  return { value, pack: { name, refs }, segment: owned ? segment : undefined };
 }
 
 function place(root: unknown, path: (string | number)[], value: unknown): unknown {
@@ -150,13 +158,15 @@ function place(root: unknown, path: (string | number)[], value: unknown): unknow
 
 /**
  * Puts the values of `p` back into `root` (which the codec gave us, so it may
- * be changed in place). With `copy`, each value gets memory of its own and
- * the segment is closed before returning; without, typed arrays, Buffers and
- * DataViews are views of the segment (valid while it stays open), and the
- * segment is returned for the caller to close.
+ * be changed in place), from `opened` or from the segment `p.name` opened
+ * now. With `copy`, each value gets memory of its own and a segment opened
+ * here is closed before returning; without, typed arrays, Buffers and
+ * DataViews are views of the segment (valid while it stays open and its
+ * bytes are not reused), and a segment opened here is returned for the
+ * caller to close.
  */
-export function unpack(root: unknown, p: ShmPack, copy: boolean): { value: unknown; segment: SharedMemory | undefined } {
-  const segment = SharedMemory.open(p.name);
+export function unpack(root: unknown, p: ShmPack, copy: boolean, opened?: SharedMemory): { value: unknown; segment: SharedMemory | undefined } {
+  const segment = opened ?? SharedMemory.open(p.name);
   const sab = segment.buffer;
   let value = root;
   try {
@@ -173,10 +183,10 @@ export function unpack(root: unknown, p: ShmPack, copy: boolean): { value: unkno
       value = place(value, path, v);
     }
   } catch (err) {
-    segment.close();
+    if (opened === undefined) segment.close();
     throw err;
   }
-  if (copy) {
+  if (copy && opened === undefined) {
     segment.close();
     return { value, segment: undefined };
   }

@@ -15,8 +15,8 @@ import { NoSuchMethodError } from '../errors.js';
 import { onShutdown, parentChannel, ready } from '../process/child.js';
 import { callContext, expose } from '../rpc/expose.js';
 import { runWithContext, type TaskContext } from './context.js';
-import { pack, unpack, type ShmPack } from './shm-args.js';
-import type { SharedMemory } from '../shm/shared-memory.js';
+import { newSegment, pack, unpack, type ShmPack } from './shm-args.js';
+import { SharedMemory } from '../shm/shared-memory.js';
 
 const [moduleUrl, transport, ringName, thresholdArg] = process.argv.slice(2) as [string, string, string, string];
 const threshold = Number(thresholdArg);
@@ -50,7 +50,7 @@ function finished(): void {
 function reply(value: unknown, resultName: string, signal: AbortSignal | undefined): [unknown, ShmPack | null] {
   // A cancelled task's reply is discarded: do not leave a segment behind for it.
   if (signal?.aborted) return [undefined, null];
-  const out = pack(value, resultName, threshold);
+  const out = pack(value, newSegment(resultName), threshold);
   if (out.segment === undefined) return [value, null];
   // The pool opens the segment, copies the values out and removes the name.
   out.segment.disown();
@@ -72,43 +72,47 @@ function contextOf(name: string, id: number): { ctx: TaskContext; signal: () => 
   return { ctx, signal: () => (used ? rpc.signal : undefined) };
 }
 
-function open(tree: unknown, p: ShmPack | null): { value: unknown; segment: SharedMemory | undefined } {
-  return p === null ? { value: tree, segment: undefined } : unpack(tree, p, false);
+// The pool writes large arguments into one segment per worker, reused from task to task (its
+// pages stay mapped on both sides); a bigger one comes under a new name.
+let argSegment: SharedMemory | undefined;
+let argName = '';
+
+function open(tree: unknown, p: ShmPack | null): unknown {
+  if (p === null) return tree;
+  if (argName !== p.name) {
+    argSegment?.close();
+    argSegment = undefined;
+    argSegment = SharedMemory.open(p.name);
+    argName = p.name;
+  }
+  return unpack(tree, p, false, argSegment).value;
 }
 
 const api = {
   async run(name: string, args: unknown[], p: ShmPack | null, resultName: string, id: number): Promise<[unknown, ShmPack | null]> {
     running++;
-    let segment: SharedMemory | undefined;
     try {
       const { ctx, signal } = contextOf(name, id);
       const fn = lookup(name);
-      const opened = open(args, p);
-      segment = opened.segment;
-      const value = await runWithContext(ctx, fn, undefined, opened.value as unknown[]);
+      const value = await runWithContext(ctx, fn, undefined, open(args, p) as unknown[]);
       return reply(value, resultName, signal());
     } finally {
-      segment?.close();
       finished();
     }
   },
 
   async chunk(name: string, items: unknown[], star: boolean, p: ShmPack | null, resultName: string, id: number): Promise<[unknown, ShmPack | null]> {
     running++;
-    let segment: SharedMemory | undefined;
     try {
       const { ctx, signal } = contextOf(name, id);
       const fn = lookup(name);
-      const opened = open(items, p);
-      segment = opened.segment;
-      const list = opened.value as unknown[];
+      const list = open(items, p) as unknown[];
       const results = new Array<unknown>(list.length);
       for (let i = 0; i < list.length; i++) {
         results[i] = await runWithContext(ctx, fn, undefined, star ? (list[i] as unknown[]) : [list[i]]);
       }
       return reply(results, resultName, signal());
     } finally {
-      segment?.close();
       finished();
     }
   },
