@@ -389,7 +389,16 @@ export class Pool {
       this.#start(w, this.#queue.shift()!);
     }
     // Start workers for what is still queued, never more than the queue needs.
-    while (this.#queue.length > this.#starting && this.#active() < this.#size) this.#spawnWorker();
+    while (this.#queue.length > this.#starting && this.#active() < this.#size) {
+      try {
+        this.#spawnWorker();
+      } catch (err) {
+        // No worker could be set up (/dev/shm full, too many processes): with none left to
+        // serve the queue, fail it rather than wait for ever.
+        if (this.#workers.size === 0) for (const t of this.#queue.splice(0)) this.#settle(t, err, undefined, false);
+        break;
+      }
+    }
     if (this.#queue.length === 0 && this.#running === 0 && this.#drained !== undefined) this.#drained();
   }
 

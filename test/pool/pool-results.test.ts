@@ -88,3 +88,19 @@ test('bad arguments throw TypeError / RangeError with codes', async () => {
     await pool.destroy();
   }
 });
+
+test('the stream transport gives the same results and the same failure handling', async () => {
+  await using pool = makePool({ transport: 'stream' });
+  assert.equal(await within(pool.run('add', [20, 22]), 30000, 'run'), 42);
+  assert.deepEqual(await pool.starmap('add', [[1, 1], [2, 2]]), [2, 4]);
+  const big = new Float64Array(100_000).fill(3);
+  const r = await pool.run('doubleAll', [big]);
+  assert.equal(r.shared, true);
+  assert.equal(r.out[99_999], 6);
+  const pid = await pool.run('pid');
+  const task = pool.run('hang');
+  await new Promise((res) => setTimeout(res, 100));
+  process.kill(pid, 'SIGKILL');
+  await assert.rejects(within(task, 10000, 'hang'), { code: 'ERR_MULTIPROC_WORKER_EXITED', reason: 'killed' });
+  assert.equal(await pool.run('square', [5]), 25);
+});
