@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from '../../src/pool/pool.js';
+import { taskContext } from '../../src/pool/context.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { makePool, tasks, within } from './helpers.js';
 
@@ -54,6 +55,13 @@ test('a task that throws rejects with its error; the worker stays', async () => 
   await assert.rejects(pool.run('fail', ['bad input']), (err: any) => err instanceof RangeError && (err as any).code === 'E_TASK' && err.message === 'bad input');
   await assert.rejects(pool.run('noSuchTask'), { code: 'ERR_MULTIPROC_NO_SUCH_METHOD' });
   await assert.rejects(pool.map('fail', ['x', 'y']), { code: 'E_TASK' });
+  await assert.rejects(pool.run('square', [() => 1]), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(pool.run('unclonable'), { code: 'ERR_INVALID_RETURN_VALUE' });
+  const ctx = await pool.run('contextLater');
+  assert.equal(ctx.name, 'contextLater');
+  assert.ok(Number.isInteger(ctx.id) && ctx.id > 0);
+  assert.equal(ctx.later, 'ERR_INVALID_STATE');
+  assert.throws(() => taskContext(), { code: 'ERR_INVALID_STATE' });
   assert.equal(await pool.run('pid'), pid, 'the same worker served on');
   assert.equal(pool.stats().workerExits, 0);
 });
