@@ -31,6 +31,7 @@ export const codes = {
   NO_SUCH_METHOD: 'ERR_MULTIPROC_NO_SUCH_METHOD',
   PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
   SUPERVISOR_FAILED: 'ERR_MULTIPROC_SUPERVISOR_FAILED',
+  WORKER_EXITED: 'ERR_MULTIPROC_WORKER_EXITED',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -392,5 +393,33 @@ export class SupervisorFailedError extends IpcError {
     this.supervisor = info.supervisor;
     this.child = info.child;
     this.restarts = info.restarts;
+  }
+}
+
+/**
+ * A pool worker process ended (killed, crashed, out of memory, exited, or
+ * never started) while it ran a task, and the task was not retried (or ran
+ * out of retries). `reason` classifies the exit like {@link ProcessExitedError};
+ * `cause` is the error the worker reported, when it reported one.
+ */
+export class WorkerExitedError extends IpcError {
+  /** Exit code, or null when a signal ended the worker or it never started. */
+  readonly exitCode: number | null;
+  /** The signal that ended the worker, or null. */
+  readonly signal: NodeJS.Signals | null;
+  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  readonly reason: string;
+  /** The worker's process id, when it started. */
+  readonly pid: number | undefined;
+  constructor(
+    message: string,
+    exit: { code: number | null; signal: NodeJS.Signals | null; reason: string; pid?: number | undefined },
+    options?: { cause?: unknown },
+  ) {
+    super(codes.WORKER_EXITED, message, options);
+    this.exitCode = exit.code;
+    this.signal = exit.signal;
+    this.reason = exit.reason;
+    this.pid = exit.pid;
   }
 }

@@ -54,6 +54,7 @@ export {
   ProcessExitedError,
   PeerClosedError,
   SupervisorFailedError,
+  WorkerExitedError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
@@ -88,3 +89,8 @@ export type {
   HeartbeatOptions,
 } from './supervisor/supervisor.js';
 export { connectRole, roleChannel, serveRole } from './supervisor/child.js';
+export { Pool } from './pool/pool.js';
+export type { PoolOptions, PoolStats, PoolTransport, RunOptions, MapOptions } from './pool/pool.js';
+export type { LatencySummary } from './pool/histogram.js';
+export { taskContext } from './pool/context.js';
+export type { TaskContext } from './pool/context.js';
