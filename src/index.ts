@@ -71,3 +71,5 @@ export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
 export { FileChannel } from './channel/transports/file-channel.js';
 export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';
+export { listResources, statResource, cleanResources } from './resources/inspect.js';
+export type { ResourceInfo, ResourceStat, ResourceKind, CleanOptions, CleanResult } from './resources/inspect.js';

@@ -332,6 +332,8 @@ export function recordCreated(kind: ResourceKind, name: string, info: RecordInfo
     holds.set(path, hold);
     return hold;
   } catch {
+    // The directory may have been removed: look again next time.
+    dirCache = undefined;
     if (fd !== undefined) closeSync(fd);
     if (tmp !== undefined) {
       try {
