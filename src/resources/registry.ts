@@ -35,7 +35,8 @@ import {
   ftruncateSync,
 } from 'node:fs';
 import { spawn as spawnProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -282,6 +283,7 @@ export interface Hold {
 }
 
 const holds = new Map<string, Hold>();
+let tmpCounter = 0;
 
 function share(path: string): Hold | undefined {
   const h = holds.get(path);
@@ -321,7 +323,7 @@ export function recordCreated(kind: ResourceKind, name: string, info: RecordInfo
       owned: true,
       ...info,
     };
-    tmp = join(dir, `.tmp.${me.pid}.${randomBytes(6).toString('hex')}`);
+    tmp = join(dir, `.tmp.${me.pid}.${threadId}.${++tmpCounter}`);
     fd = openSync(tmp, 'w+', 0o600);
     writeSync(fd, JSON.stringify(rec));
     // Locked before it has its name: no sweep ever sees it unlocked.
@@ -396,7 +398,9 @@ export function releaseHold(hold: Hold | undefined): void {
     // Converting to exclusive succeeds only when no other process holds it.
     if (native.fileLock(fd, false)) {
       const rec = readRecord(fd);
-      if (rec !== undefined && rec.owned && !isAlive(rec.pid, rec.start, rec.boot) && sameFile(hold.path, fd)) {
+      const me = self();
+      const mine = rec !== undefined && rec.pid === me.pid && rec.start === me.start;
+      if (rec !== undefined && rec.owned && !mine && !isAlive(rec.pid, rec.start, rec.boot) && sameFile(hold.path, fd)) {
         removeObject(rec);
         unlinkQuietly(hold.path);
       }
@@ -421,7 +425,8 @@ export function recordRemoved(hold: Hold | undefined): void {
     // gone already
   }
   if (holds.get(hold.path) === hold) holds.delete(hold.path);
-  releaseHold(hold);
+  // Nothing is left to sweep: just let go.
+  if (--hold.refs === 0) closeSync(hold.fd);
 }
 
 /** The object was removed by name without a hold of ours: drop its record if it names a gone object. @internal */
