@@ -94,3 +94,5 @@ export type { PoolOptions, PoolStats, PoolTransport, RunOptions, MapOptions } fr
 export type { LatencySummary } from './pool/histogram.js';
 export { taskContext } from './pool/context.js';
 export type { TaskContext } from './pool/context.js';
+export { listResources, statResource, cleanResources } from './resources/inspect.js';
+export type { ResourceInfo, ResourceStat, ResourceKind, CleanOptions, CleanResult } from './resources/inspect.js';

@@ -35,6 +35,7 @@ import {
 import { ControlChannel, deserializeError, type SystemMessage } from './control.js';
 import { exitReason, type ExitReason } from './exit-reason.js';
 import { SocketPairChannel } from './socket-pair-channel.js';
+import { registryEnvKeys, sweep, treeId } from '../resources/registry.js';
 import { describeChannel, transportOf, type ChannelDescriptor, type DescribeContext, type StreamDescriptor } from './transports.js';
 
 /** A channel that spawn() creates as its own socket pair. */
@@ -661,6 +662,15 @@ export class ChildHandle {
     if (error !== undefined) exit.error = error;
     if (tail !== undefined) exit.stderrTail = tail;
     this.#exit = exit;
+    if (this.pid !== undefined) {
+      // The child is gone: remove what it (or another dead process of this
+      // tree) owned and nobody holds any more, before anyone sees the exit.
+      try {
+        sweep({ tree: treeId(), pid: this.pid });
+      } catch {
+        // the registry is a safety net; never fail an exit over it
+      }
+    }
     const status = signal !== null ? `signal ${signal}` : code !== null ? `code ${code}` : (spawnError?.message ?? 'no exit status');
     this.#settleReady(
       new ProcessExitedError(`child '${this.name}'${this.pid !== undefined ? ` (pid ${this.pid})` : ''} exited before it was ready: ${reason} (${status})`, exit, { cause: error }),
@@ -671,6 +681,15 @@ export class ChildHandle {
     }
     this.#resolveExited(exit);
   }
+}
+
+/** The child's environment, with what keeps it in this registry and process tree. */
+function registryEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  treeId();
+  if (env === undefined) return process.env;
+  const out = { ...env };
+  for (const k of registryEnvKeys) if (out[k] === undefined && process.env[k] !== undefined) out[k] = process.env[k];
+  return out;
 }
 
 /**
@@ -785,7 +804,7 @@ export function spawn(module: string | URL, options?: SpawnOptions): ChildHandle
     argv,
     stdio: stdio as StdioOptions,
     stdioSpec,
-    env: o.env ?? process.env,
+    env: registryEnv(o.env),
     cwd: o.cwd,
     hello,
     streams,
