@@ -23,7 +23,7 @@ interface BenchOptions {
   progress: boolean;
 }
 
-const QUICK_SIZES = [100, 64 << 10, 1 << 20];
+const QUICK_SIZES = [100, 64 << 10];
 const FULL_SIZES = [100, 4 << 10, 64 << 10, 1 << 20];
 
 function sizeList(text: string): number[] {

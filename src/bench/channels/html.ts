@@ -89,6 +89,7 @@ data.sizes.forEach((size, k) => {
     options: { indexAxis: 'y', animation: false, responsive: true, maintainAspectRatio: false,
       plugins: { title: { display: true, text: size.label + ' messages' } },
       scales: {
+        y: { ticks: { autoSkip: false } },
         lat: { type: 'logarithmic', position: 'bottom', title: { display: true, text: 'RTT p50 µs' } },
         bw: { type: 'logarithmic', position: 'top', title: { display: true, text: 'MB/s' }, grid: { drawOnChartArea: false } },
       } },
