@@ -73,7 +73,7 @@ async function run(o: BenchOptions): Promise<void> {
   let failures = 0;
   const result: ChannelBenchResult = await runChannelBenchmark(options, {
     onStart: ({ rows, sizes, total, machine }) => {
-      process.stderr.write(`multiproc bench: ${rows.length} mechanisms x ${sizes.length} sizes (${sizes.map(sizeName).join(', ')}) x ${options.trials} trial(s)${quick ? ', quick' : ''} on ${machine.cores} cores\n`);
+      process.stderr.write(`multiproc bench: ${rows.length} mechanisms x ${sizes.length} size${sizes.length === 1 ? '' : 's'} (${sizes.map(sizeName).join(', ')}) x ${options.trials} trial(s)${quick ? ', quick' : ''} on ${machine.cores} cores\n`);
       if (tty) bar.start(total, 0, { what: 'starting' });
     },
     onNote: (text) => process.stderr.write(`${text}\n`),
