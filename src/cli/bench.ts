@@ -70,6 +70,11 @@ async function run(o: BenchOptions): Promise<void> {
     noTTYOutput: false,
     stream: process.stderr,
   });
+  // Ctrl-C ends the run from the benchmark's signal handler: give the cursor back first.
+  const restore = (): void => {
+    if (tty) bar.stop();
+  };
+  process.once('exit', restore);
   let failures = 0;
   const result: ChannelBenchResult = await runChannelBenchmark(options, {
     onStart: ({ rows, sizes, total, machine }) => {
@@ -83,7 +88,8 @@ async function run(o: BenchOptions): Promise<void> {
       else if (o.progress && (error || done === total || done % 10 === 0)) process.stderr.write(`  [${done}/${total}] ${row.id} ${sizeName(size)}${error ? ` FAILED: ${error}` : ''}\n`);
     },
   }).finally(() => {
-    if (tty) bar.stop();
+    restore();
+    process.off('exit', restore);
   });
   console.log(renderTable(result));
   if (failures > 0) console.log(`\n${failures} trial(s) failed; see the table (and --json for the messages).`);
