@@ -27,6 +27,10 @@ if (files.length === 0) {
   console.error('no test files found (did tsc run?)');
   process.exit(1);
 }
+// The HTML report tests render in a headless Chromium (Debian's).
+if (files.some((f) => f.includes(`${join('dist', 'test', 'cli')}/`))) {
+  spawnSync(process.execPath, [join(root, 'scripts', 'setup-chromium.mjs')], { stdio: 'inherit' });
+}
 // Names the suite creates start with these; see test/helpers/names.ts.
 const ours = (n) => n.includes('mpt-') && n.includes(`-r${process.pid}-`);
 // The registry of named objects (src/resources/registry.ts): its records of

@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { benchCommand } from './bench.js';
 import { cleanCommand } from './clean.js';
 import { demoCommand } from './demo.js';
 import { lsCommand } from './ls.js';
@@ -17,6 +18,7 @@ const program = new Command('multiproc')
   .version(version)
   .showHelpAfterError();
 
+program.addCommand(benchCommand());
 program.addCommand(lsCommand());
 program.addCommand(statCommand());
 program.addCommand(cleanCommand());

@@ -10,11 +10,15 @@
  */
 import { isMainThread, workerData } from 'node:worker_threads';
 import { adapterById } from './adapters/index.js';
-import { percentile, type Endpoint, type TrialFigures, type TrialSpec } from './common.js';
+import { percentile, type BenchTraits, type Endpoint, type TrialFigures, type TrialSpec } from './common.js';
 
 async function sendOne(ep: Endpoint, m: unknown): Promise<void> {
   const p = ep.send(m);
   if (p) await p;
+}
+
+function pickTraits(t: BenchTraits): BenchTraits {
+  return { mechanism: t.mechanism, medium: t.medium, unit: t.unit, direction: t.direction, scope: t.scope, use: t.use };
 }
 
 async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
@@ -67,7 +71,8 @@ async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
     await ep.close();
     const sum = lat.reduce((a, b) => a + b, 0);
     lat.sort((a, b) => a - b);
-    return { rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds, sendSeconds } };
+    const traits = raw.traits ? pickTraits(raw.traits) : adapter.traits;
+    return { ...(traits ? { traits } : {}), rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds, sendSeconds } };
   } catch (err) {
     side.kill();
     raw.close().catch(() => {});

@@ -3,14 +3,14 @@
  * child as descriptor 3 (libuv makes a socketpair for every extra 'pipe').
  */
 import { Socket } from 'node:net';
-import { resolveCodec } from '../../../src/channel/codec.js';
-import { StreamChannel } from '../../../src/channel/stream-channel.js';
+import { resolveCodec } from '../../../channel/codec.js';
+import { StreamChannel } from '../../../channel/stream-channel.js';
 import { fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 function channelOver(socket: Socket, size: number): StreamChannel<Uint8Array> {
   return new StreamChannel<Uint8Array>({
     stream: socket,
-    traits: { mechanism: 'socketpair', medium: 'socket', unit: 'stream', direction: 'two-way', scope: 'same-host', use: 'benchmark' },
+    traits: { mechanism: 'socketpair', medium: 'socket', unit: 'stream', direction: 'two-way', scope: 'same-host', use: 'parent-child messaging over an inherited socket pair (what spawn() channels use)' },
     codec: resolveCodec<Uint8Array>('raw', 'raw'),
     maxMessageSize: Math.max(size, 16),
     label: 'socketpair',
@@ -20,7 +20,7 @@ function channelOver(socket: Socket, size: number): StreamChannel<Uint8Array> {
 }
 
 function endpoint(ch: StreamChannel<Uint8Array>): Endpoint {
-  return { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close() };
+  return { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close(), traits: ch.traits };
 }
 
 export const socketPair: Adapter = {

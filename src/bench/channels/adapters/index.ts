@@ -6,8 +6,9 @@ import { fifo, pipe } from './pipes.js';
 import { fileChannel, shmRing, shmRingSync } from './ring.js';
 import { socketPair } from './socketpair.js';
 import { sockets } from './sockets.js';
+import { memoryMapMutex, sharedMemoryMutex } from './memory.js';
 
-export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair, ...sockets, shmRing, shmRingSync, fileChannel];
+export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair, ...sockets, shmRing, shmRingSync, fileChannel, sharedMemoryMutex, memoryMapMutex];
 
 export function adapterById(id: string): Adapter {
   const a = adapters.find((x) => x.id === id);

@@ -3,8 +3,8 @@
  * FileChannel (two files, one per direction: a FileChannel is one-way).
  */
 import path from 'node:path';
-import { FileChannel, ShmRing } from '../../../src/index.js';
-import { fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
+import { FileChannel, ShmRing } from '../../../index.js';
+import { fastSend, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
 
 const RING_CAPACITY = 4 << 20;
 
@@ -23,10 +23,12 @@ function ringEndpoint(ch: ShmRingDuplexLike): Endpoint {
       }
     },
     close: () => ch.close(),
+    traits: ch.traits,
   };
 }
 
 interface ShmRingDuplexLike {
+  readonly traits: BenchTraits;
   trySend(m: Uint8Array): boolean;
   send(m: Uint8Array): Promise<void>;
   tryReceive(): Uint8Array | undefined;
@@ -75,6 +77,7 @@ function syncEndpoint(duplex: { sender: unknown; receiver: unknown; close(): Pro
       for (let i = 0; i < n; i++) if (rx.tryReceive() === undefined) rx.receiveSync({ timeout });
     },
     close: () => duplex.close(),
+    traits: (duplex as { traits?: BenchTraits }).traits,
   };
 }
 
@@ -82,6 +85,7 @@ export const shmRingSync: Adapter = {
   id: 'shmring-sync',
   label: 'diagnostic: ShmRing with receiveSync/sendSync on both sides (blocks the thread)',
   group: 'ours',
+  diagnostic: true,
   family: 'ring',
   maxSize: () => RING_CAPACITY - 16,
   payload: (size) => new Uint8Array(size).fill(120),
@@ -102,6 +106,7 @@ function fileEndpoint(out: FileChannel<Uint8Array>, input: FileChannel<Uint8Arra
   return {
     send: fastSend(out),
     receive: () => input.receive(),
+    traits: out.traits,
     close: async () => {
       await out.close();
       await input.close();

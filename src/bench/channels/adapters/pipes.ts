@@ -3,7 +3,7 @@
  * NamedPipe (two FIFOs in the trial's directory, one per direction).
  */
 import path from 'node:path';
-import { NamedPipe, Pipe } from '../../../src/index.js';
+import { NamedPipe, Pipe } from '../../../index.js';
 import { fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 const options = (size: number) => ({ codec: 'raw' as const, maxMessageSize: Math.max(size, 16) });
@@ -20,7 +20,7 @@ export const pipe: Adapter = {
     const pipes = Pipe.duplex();
     const { child, exit } = startPartner(spec, [...pipes.childEnd('b')] as never[]);
     const ch = pipes.open('a', options(spec.size));
-    const ep: Endpoint = { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close() };
+    const ep: Endpoint = { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close(), traits: ch.traits };
     return { ep, partnerExit: exit, kill: () => child.kill('SIGKILL') };
   },
   async partner(spec) {
@@ -50,6 +50,7 @@ export const fifo: Adapter = {
       const ep: Endpoint = {
         send: fastSend(out),
         receive: () => input.receive(),
+        traits: out.traits,
         close: async () => {
           await out.close();
           await input.close();

@@ -2,7 +2,7 @@
  * MessageQueue, one queue per direction (a queue is shared by everyone who
  * opens it: with one queue the driver could receive its own message).
  */
-import { MessageQueue, type MessageQueueBackend } from '../../../src/index.js';
+import { MessageQueue, type MessageQueueBackend } from '../../../index.js';
 import { fastSend, startPartner, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
 
 /** The names a trial's queues get, for cleanup by the runner. */
@@ -47,6 +47,7 @@ function mqAdapter(backend: MessageQueueBackend): Adapter {
       const ep: Endpoint = {
         send: fastSend(out),
         receive: () => back.receive(),
+        traits: out.traits,
         close: async () => {
           await out.close();
           await back.close();

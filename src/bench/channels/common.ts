@@ -26,8 +26,24 @@ export interface TrialSpec {
   port?: number;
 }
 
+/**
+ * The comparison table's columns for one row: a channel's own `traits`
+ * (read from the live channel during the trial), or, for what is not a
+ * multiproc channel (the baselines, shared memory by hand), the adapter's.
+ */
+export interface BenchTraits {
+  mechanism: string;
+  medium: string;
+  unit: string;
+  direction: string;
+  scope: string;
+  use: string;
+}
+
 /** The figures of one trial. */
 export interface TrialFigures {
+  /** The traits of the channel the trial used, when it is a multiproc channel. */
+  traits?: BenchTraits;
   rtt: { n: number; p50: number; p99: number; mean: number };
   /** The whole trial, process start to exit, as the runner saw it. */
   wallSeconds?: number;
@@ -44,6 +60,8 @@ export interface Endpoint {
   /** Receives and drops `n` messages; resolves after the last. */
   drain?(n: number): Promise<void>;
   close(): Promise<void>;
+  /** The channel's own traits, when the endpoint is a multiproc channel. */
+  traits?: BenchTraits;
 }
 
 /** What the driver side gets: its endpoint and a way to wait for the partner's end. */
@@ -65,6 +83,10 @@ export interface Adapter {
   label: string;
   group: Group;
   family?: Family;
+  /** A variant that explains a figure rather than one a user would pick. */
+  diagnostic?: boolean;
+  /** The table's columns, for rows whose endpoints are not multiproc channels. */
+  traits?: BenchTraits;
   /** Largest message this mechanism can carry here; larger sizes are "n/a". */
   maxSize(): number;
   /** The message of `size` bytes this mechanism sends. */
