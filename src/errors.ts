@@ -30,6 +30,8 @@ export const codes = {
   REMOTE: 'ERR_MULTIPROC_REMOTE',
   NO_SUCH_METHOD: 'ERR_MULTIPROC_NO_SUCH_METHOD',
   PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
+  NATS_UNAVAILABLE: 'ERR_MULTIPROC_NATS_UNAVAILABLE',
+  JETSTREAM: 'ERR_MULTIPROC_JETSTREAM',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -370,5 +372,32 @@ export class PeerClosedError extends IpcError {
   constructor(message: string, pid?: number) {
     super(codes.PEER_CLOSED, message);
     this.pid = pid;
+  }
+}
+
+/**
+ * No NATS server could be reached (refused, unresolvable, timed out), or the
+ * connection was lost for good (reconnect attempts used up). `servers` lists
+ * what was tried; `cause` is the client's own error.
+ */
+export class NatsUnavailableError extends IpcError {
+  /** The server URLs that were tried. */
+  readonly servers: readonly string[];
+  constructor(message: string, servers: readonly string[], options?: { cause?: unknown }) {
+    super(codes.NATS_UNAVAILABLE, message, options);
+    this.servers = servers;
+  }
+}
+
+/**
+ * The NATS server refused a JetStream request (JetStream not enabled, stream
+ * limits, a stream or consumer with other settings). `apiCode` is
+ * JetStream's own error code (`err_code`), when the server gave one.
+ */
+export class JetStreamError extends IpcError {
+  readonly apiCode: number | undefined;
+  constructor(message: string, apiCode?: number, options?: { cause?: unknown }) {
+    super(codes.JETSTREAM, message, options);
+    this.apiCode = apiCode;
   }
 }
