@@ -214,6 +214,11 @@ export function validateString(value: unknown, what: string): string {
 }
 
 /** @internal */
+export function validateFunction(value: unknown, what: string): void {
+  if (typeof value !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type function. Received ${describe(value)}`);
+}
+
+/** @internal */
 export function validateBoolean(value: unknown, what: string): boolean {
   if (typeof value !== 'boolean') {
     throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type boolean. Received ${describe(value)}`);
