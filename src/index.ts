@@ -53,6 +53,8 @@ export {
   ProtocolError,
   ProcessExitedError,
   PeerClosedError,
+  NatsUnavailableError,
+  JetStreamError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
@@ -71,3 +73,9 @@ export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
 export { FileChannel } from './channel/transports/file-channel.js';
 export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';
+export { Nats } from './nats/connection.js';
+export type { NatsConnectOptions, NatsReconnectOptions, NatsState } from './nats/connection.js';
+export { NatsChannel, NATS_HEADER_RESERVE } from './channel/transports/nats.js';
+export type { NatsChannelOptions } from './channel/transports/nats.js';
+export { JetStreamQueue } from './mqueue/jetstream.js';
+export type { JetStreamQueueOptions, JetStreamQueueStat, ConsumeOptions, DeliveryInfo, QueueConsumer } from './mqueue/jetstream.js';

@@ -194,6 +194,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
   #held: Held[] = [];
   #waiters: Array<{ selector: TypeSelector; resolve: (h: Held) => void; reject: (e: unknown) => void }> = [];
   #pumping = false;
+  #dispatchScheduled = false;
   #inFlightBytes = 0;
   #sendError: Error | undefined;
   #publishes = new Set<Promise<unknown>>();
@@ -599,16 +600,28 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     return this.#held.splice(i, 1)[0];
   }
 
+  /**
+   * Holds an arrived message; waiters are served a moment later, once the
+   * rest of its batch (usually read in the same chunk) is here too, so that
+   * priority picks among all of them.
+   */
   #offer(h: Held): void {
-    for (let i = 0; i < this.#waiters.length; i++) {
-      const w = this.#waiters[i]!;
-      if (selectFrame([h.frame], w.selector) === 0) {
-        this.#waiters.splice(i, 1);
-        w.resolve(h);
-        return;
-      }
-    }
     this.#held.push(h);
+    if (this.#dispatchScheduled) return;
+    this.#dispatchScheduled = true;
+    setImmediate(() => {
+      this.#dispatchScheduled = false;
+      for (let i = 0; i < this.#waiters.length && this.#held.length > 0; ) {
+        const w = this.#waiters[i]!;
+        const taken = this.#take(w.selector);
+        if (taken === undefined) {
+          i++;
+          continue;
+        }
+        this.#waiters.splice(i, 1);
+        w.resolve(taken);
+      }
+    });
   }
 
   /** Fetches while someone waits and the window has room. */
