@@ -105,6 +105,7 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
    * the codec made fresh bytes.
    */
   readonly #copy: boolean;
+  readonly #headerCache = new Map<string, MsgHdrs>();
   #sub: Subscription | undefined;
   #untrack: () => void;
 
@@ -222,9 +223,18 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
 
   #headers(frame: Frame): MsgHdrs | undefined {
     if (frame.type === 1 && frame.priority === 0) return undefined;
-    const h = makeHeaders();
-    if (frame.type !== 1) h.set(TYPE_HEADER, String(frame.type));
-    if (frame.priority !== 0) h.set(PRIORITY_HEADER, String(frame.priority));
+    // The client encodes headers when it publishes, so one object per
+    // (type, priority) can be reused; building them per message costs more
+    // than the publish itself.
+    const key = `${frame.type}:${frame.priority}`;
+    let h = this.#headerCache.get(key);
+    if (h === undefined) {
+      h = makeHeaders();
+      if (frame.type !== 1) h.set(TYPE_HEADER, String(frame.type));
+      if (frame.priority !== 0) h.set(PRIORITY_HEADER, String(frame.priority));
+      if (this.#headerCache.size >= 64) this.#headerCache.clear();
+      this.#headerCache.set(key, h);
+    }
     return h;
   }
 
