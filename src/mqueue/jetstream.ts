@@ -126,6 +126,8 @@ const CONSUMER = 'workers';
 const MAX_IN_FLIGHT = 512;
 /** Ms a publish waits for its stored-ack before it counts as failed (and `send` sends it again). */
 const PUBLISH_TIMEOUT = 5000;
+/** Ms a JetStream API request (stream and consumer info, fetch) may take: a cluster electing a new leader needs a few seconds. */
+const JS_API_TIMEOUT = 15_000;
 const DEAD_ERROR = 'Mp-Error';
 const DEAD_DELIVERIES = 'Mp-Deliveries';
 const DEAD_SEQUENCE = 'Mp-Sequence';
@@ -338,7 +340,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     try {
       const limit = nats.maxPayload - NATS_HEADER_RESERVE;
       const maxMessageSize = requested === undefined ? limit : capMaxMessageSize(requested, limit, "NATS server's max_payload (less the envelope headers)");
-      const jsm = await jetstreamManager(nats.connection).catch((err: unknown) => {
+      const jsm = await jetstreamManager(nats.connection, { timeout: JS_API_TIMEOUT }).catch((err: unknown) => {
         throw wrap(err, `JetStream is not available on ${nats.servers.join(', ')} (start nats-server with -js)`);
       });
       const stream = `MPQ_${name}`;
@@ -403,7 +405,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
           throw wrap(err, `creating the consumer of jetstream queue '${name}'`);
         }
       }
-      const js = jetstream(nats.connection);
+      const js = jetstream(nats.connection, { timeout: JS_API_TIMEOUT });
       const consumer = await js.consumers.get(stream, CONSUMER);
       return new JetStreamQueue<T>({ nats, owned, js, jsm, consumer, name, codec, maxMessageSize, maxDeliver, ackWait, retryDelay, prefetch, sendWindow });
     } catch (err) {

@@ -75,7 +75,16 @@ describe('NATS cluster faults', { skip: natsSkip }, () => {
       const reader = await JetStreamQueue.open<number>(name, { servers: cluster!.servers.filter((s) => s.running).map((s) => s.url), codec: 'json' });
       try {
         const seen = new Map<number, number>();
-        const st = await reader.stat();
+        // Right after the loss the consumer may still be electing a leader: ask again.
+        let st;
+        for (let i = 0; ; i++) {
+          try {
+            st = await reader.stat();
+            break;
+          } catch (err) {
+            if (i >= 5) throw err;
+          }
+        }
         assert.equal(st.replicas, 3);
         while (seen.size < M) {
           const v = await reader.receive({ timeout: 30_000 });
