@@ -19,6 +19,10 @@ function collect(dir, out = []) {
 // POSIX message queues are visible (to tests and the leak guard) only where
 // the mqueue file system is mounted.
 spawnSync(process.execPath, [join(root, 'scripts', 'setup-mqueue.mjs')], { stdio: 'inherit' });
+// The NATS tests need a nats-server binary (installed from Debian when missing and allowed).
+if (filters.length === 0 || filters.some((x) => x.includes('nats'))) {
+  spawnSync(process.execPath, [join(root, 'scripts', 'setup-nats.mjs')], { stdio: 'inherit' });
+}
 
 const files = collect(join(root, 'dist', 'test'))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))

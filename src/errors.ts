@@ -32,6 +32,8 @@ export const codes = {
   PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
   SUPERVISOR_FAILED: 'ERR_MULTIPROC_SUPERVISOR_FAILED',
   WORKER_EXITED: 'ERR_MULTIPROC_WORKER_EXITED',
+  NATS_UNAVAILABLE: 'ERR_MULTIPROC_NATS_UNAVAILABLE',
+  JETSTREAM: 'ERR_MULTIPROC_JETSTREAM',
 } as const;
 
 /** Base class of every error the library itself raises. */
@@ -211,6 +213,11 @@ export function validateString(value: unknown, what: string): string {
     throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type string. Received ${describe(value)}`);
   }
   return value;
+}
+
+/** @internal */
+export function validateFunction(value: unknown, what: string): void {
+  if (typeof value !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" argument must be of type function. Received ${describe(value)}`);
 }
 
 /** @internal */
@@ -397,6 +404,20 @@ export class SupervisorFailedError extends IpcError {
 }
 
 /**
+ * No NATS server could be reached (refused, unresolvable, timed out), or the
+ * connection was lost for good (reconnect attempts used up). `servers` lists
+ * what was tried; `cause` is the client's own error.
+ */
+export class NatsUnavailableError extends IpcError {
+  /** The server URLs that were tried. */
+  readonly servers: readonly string[];
+  constructor(message: string, servers: readonly string[], options?: { cause?: unknown }) {
+    super(codes.NATS_UNAVAILABLE, message, options);
+    this.servers = servers;
+  }
+}
+
+/**
  * A pool worker process ended (killed, crashed, out of memory, exited, or
  * never started) while it ran a task, and the task was not retried (or ran
  * out of retries). `reason` classifies the exit like {@link ProcessExitedError};
@@ -421,5 +442,18 @@ export class WorkerExitedError extends IpcError {
     this.signal = exit.signal;
     this.reason = exit.reason;
     this.pid = exit.pid;
+  }
+}
+
+/**
+ * The NATS server refused a JetStream request (JetStream not enabled, stream
+ * limits, a stream or consumer with other settings). `apiCode` is
+ * JetStream's own error code (`err_code`), when the server gave one.
+ */
+export class JetStreamError extends IpcError {
+  readonly apiCode: number | undefined;
+  constructor(message: string, apiCode?: number, options?: { cause?: unknown }) {
+    super(codes.JETSTREAM, message, options);
+    this.apiCode = apiCode;
   }
 }

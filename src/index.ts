@@ -55,6 +55,8 @@ export {
   PeerClosedError,
   SupervisorFailedError,
   WorkerExitedError,
+  NatsUnavailableError,
+  JetStreamError,
   codes,
 } from './errors.js';
 export type { SystemError } from './errors.js';
@@ -96,3 +98,9 @@ export { taskContext } from './pool/context.js';
 export type { TaskContext } from './pool/context.js';
 export { listResources, statResource, cleanResources } from './resources/inspect.js';
 export type { ResourceInfo, ResourceStat, ResourceKind, CleanOptions, CleanResult } from './resources/inspect.js';
+export { Nats } from './nats/connection.js';
+export type { NatsConnectOptions, NatsReconnectOptions, NatsState } from './nats/connection.js';
+export { NatsChannel, NATS_HEADER_RESERVE } from './channel/transports/nats.js';
+export type { NatsChannelOptions } from './channel/transports/nats.js';
+export { JetStreamQueue } from './mqueue/jetstream.js';
+export type { JetStreamQueueOptions, JetStreamQueueStat, ConsumeOptions, DeliveryInfo, QueueConsumer } from './mqueue/jetstream.js';
