@@ -31,8 +31,8 @@ if (files.length === 0) {
   console.error('no test files found (did tsc run?)');
   process.exit(1);
 }
-// The HTML report tests render in a headless Chromium (Debian's).
-if (files.some((f) => f.includes(`${join('dist', 'test', 'cli')}/`))) {
+// The HTML report and browser demo tests render in a headless Chromium (Debian's).
+if (files.some((f) => ['cli', 'demo'].some((d) => f.includes(`${join('dist', 'test', d)}/`)))) {
   spawnSync(process.execPath, [join(root, 'scripts', 'setup-chromium.mjs')], { stdio: 'inherit' });
 }
 // Names the suite creates start with these; see test/helpers/names.ts.
