@@ -46,7 +46,7 @@ const before = new Set(listNames());
 
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...files],
+  ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...files],
   // Children of this run carry its pid, so the leak check below never touches another run's.
   // No resource trackers: every test file would start one; the tests of the
   // tracker turn it on for the processes they start.
