@@ -206,3 +206,24 @@ export function unlinkQuietly(name: string): boolean {
     return false;
   }
 }
+
+// Names this process created and has not removed yet. If the process exits while some still exist
+// (process.exit() while a worker starts, say), the exit hook removes them: nothing is left in /dev/shm.
+const pending = new Set<string>();
+let hooked = false;
+
+/** Remembers a segment name to remove at process exit unless {@link forget} is called first. */
+export function remember(name: string): void {
+  pending.add(name.startsWith('/') ? name : `/${name}`);
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const n of pending) unlinkQuietly(n);
+    });
+  }
+}
+
+/** The name was removed (or handed over): no need to remove it at exit. */
+export function forget(name: string): void {
+  pending.delete(name.startsWith('/') ? name : `/${name}`);
+}
