@@ -8,6 +8,7 @@
  * @internal
  */
 import { Buffer } from 'node:buffer';
+import { recordUnlinked } from '../resources/registry.js';
 import { native } from '../binding/native.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 
@@ -199,12 +200,15 @@ function bytesPer(kind: string): number {
 
 /** Removes a segment name if it exists; true when it did. */
 export function unlinkQuietly(name: string): boolean {
+  const n = name.startsWith('/') ? name : `/${name}`;
   try {
-    native.shmUnlink(name.startsWith('/') ? name : `/${name}`);
-    return true;
+    native.shmUnlink(n);
   } catch {
     return false;
   }
+  // The registry's record of a removed name goes too (multiproc ls would list it as gone).
+  recordUnlinked('shm', n);
+  return true;
 }
 
 // Names this process created and has not removed yet. If the process exits while some still exist
