@@ -252,10 +252,11 @@ function ensureTracker(dir: string): void {
     const flock = ['/usr/bin/flock', '/bin/flock'].find((p) => existsSync(p));
     // flock(1) waits for the root's death at the cost of a tiny process;
     // Node starts only for the sweep.
-    const child =
-      flock !== undefined
-        ? spawnProcess(flock, ['-s', lockFile, process.execPath, ...args, 'locked'], { detached: true, stdio: 'ignore', cwd: '/' })
-        : spawnProcess(process.execPath, args, { detached: true, stdio: 'ignore', cwd: '/' });
+    // Not the root's Node options: an --inspect port or a preload is not the tracker's.
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const opts = { detached: true, stdio: 'ignore', cwd: '/', env } as const;
+    const child = flock !== undefined ? spawnProcess(flock, ['-s', lockFile, process.execPath, ...args, 'locked'], opts) : spawnProcess(process.execPath, args, opts);
     child.on('error', () => {});
     child.unref();
     treeLockFd = fd;
