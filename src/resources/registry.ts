@@ -658,7 +658,8 @@ export function sweep(filter: SweepFilter = {}): SweepResult {
       }
       const existed = objectExists(rec);
       if (!filter.dryRun) {
-        if (existed) removeObject(rec);
+        // A record stays with an object that could not be removed (EPERM...): it is still there.
+        if (existed && !removeObject(rec)) continue;
         unlinkQuietly(path);
       }
       result.removed.push({ record: rec, existed });
