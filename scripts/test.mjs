@@ -19,6 +19,10 @@ function collect(dir, out = []) {
 // POSIX message queues are visible (to tests and the leak guard) only where
 // the mqueue file system is mounted.
 spawnSync(process.execPath, [join(root, 'scripts', 'setup-mqueue.mjs')], { stdio: 'inherit' });
+// The NATS tests need a nats-server binary (installed from Debian when missing and allowed).
+if (filters.length === 0 || filters.some((x) => x.includes('nats'))) {
+  spawnSync(process.execPath, [join(root, 'scripts', 'setup-nats.mjs')], { stdio: 'inherit' });
+}
 
 const files = collect(join(root, 'dist', 'test'))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
@@ -26,6 +30,10 @@ const files = collect(join(root, 'dist', 'test'))
 if (files.length === 0) {
   console.error('no test files found (did tsc run?)');
   process.exit(1);
+}
+// The HTML report and browser demo tests render in a headless Chromium (Debian's).
+if (files.some((f) => ['cli', 'demo'].some((d) => f.includes(`${join('dist', 'test', d)}/`)))) {
+  spawnSync(process.execPath, [join(root, 'scripts', 'setup-chromium.mjs')], { stdio: 'inherit' });
 }
 // Names the suite creates start with these; see test/helpers/names.ts.
 const ours = (n) => n.includes('mpt-') && n.includes(`-r${process.pid}-`);

@@ -1,21 +1,27 @@
 #!/usr/bin/env node
 /**
- * The `multiproc` command. Each subcommand lives in its own file and returns
- * a commander Command; this file only wires them together.
+ * The `multiproc` command. This file only wires the subcommands; each lives in
+ * its own module under src/cli/ and returns a commander Command.
  */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import { benchCommand } from './bench.js';
 import { cleanCommand } from './clean.js';
+import { demoCommand } from './demo.js';
 import { lsCommand } from './ls.js';
 import { statCommand } from './stat.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 const program = new Command('multiproc')
-  .description('Inspect and clean up the named objects multiproc creates (shared memory, queues, FIFOs, sockets)')
-  .version(pkg.version);
+  .description('Multiprocessing and IPC for Node.js: benchmarks, inspection and clean-up of named objects, demos')
+  .version(version)
+  .showHelpAfterError();
+
+program.addCommand(benchCommand());
 program.addCommand(lsCommand());
 program.addCommand(statCommand());
 program.addCommand(cleanCommand());
+program.addCommand(demoCommand());
 
 await program.parseAsync(process.argv);

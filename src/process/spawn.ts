@@ -22,11 +22,13 @@ import type { Channel } from '../channel/channel.js';
 import { resolveCodec, type CodecOption } from '../channel/codec.js';
 import { validateMaxMessageSize } from '../channel/base-channel.js';
 import {
+  AbortError,
   ProcessExitedError,
   TimeoutError,
   typeError,
   validateBoolean,
   validateOptions,
+  validateSignal,
   validateString,
   validateTimeout,
 } from '../errors.js';
@@ -355,6 +357,8 @@ export class ChildHandle {
   #lastError: { error: Error; phase: 'load' | 'run' } | undefined;
   #tail = '';
   #sentKill = false;
+  #pingSeq = 0;
+  readonly #pings = new Map<number, () => void>();
   #closing: Promise<ChildExit> | undefined;
   readonly #controlEnded: Promise<void>;
   #stderrEnded: Promise<void> = Promise.resolve();
@@ -528,6 +532,46 @@ export class ChildHandle {
     return exit;
   }
 
+  /**
+   * Asks the child's event loop for a sign of life over the control channel
+   * and resolves with the round trip in milliseconds. The child's runtime
+   * answers by itself; a child stuck in synchronous code (`while (true) {}`)
+   * cannot, so the ping times out. The Supervisor's heartbeat uses this.
+   *
+   * Errors (rejections): `ERR_MULTIPROC_TIMEOUT` (no answer within `timeout`,
+   * default 5000), `ABORT_ERR`, `ERR_MULTIPROC_PROCESS_EXITED` (the child
+   * exited or never started), `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`.
+   */
+  async ping(options?: { timeout?: number; signal?: AbortSignal }): Promise<number> {
+    const o = validateOptions<{ timeout: number; signal: AbortSignal }>(options, 'options', ['timeout', 'signal']);
+    const timeout = o.timeout === undefined ? 5000 : validateTimeout(o.timeout);
+    const signal = validateSignal(o.signal);
+    signal?.throwIfAborted();
+    const gone = (): ProcessExitedError =>
+      new ProcessExitedError(`child '${this.name}' has exited`, this.#exit ?? { code: null, signal: null, reason: 'launch-failed' });
+    if (this.#control === undefined || this.#exiting) throw gone();
+    const seq = ++this.#pingSeq;
+    const start = performance.now();
+    return new Promise<number>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        this.#pings.delete(seq);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve(performance.now() - start);
+        else reject(err);
+      };
+      const onAbort = (): void => done(new AbortError(undefined, { cause: signal?.reason }));
+      const timer = timeout === Infinity ? undefined : setTimeout(() => done(new TimeoutError(`child '${this.name}' did not answer a ping within ${timeout} ms`, timeout)), timeout);
+      timer?.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pings.set(seq, () => done());
+      void this.exited.then(() => {
+        if (this.#pings.has(seq)) done(gone());
+      });
+      this.#control!.sendSystem({ kind: 'ping', seq });
+    });
+  }
+
   /** Same as `close()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
@@ -567,6 +611,9 @@ export class ChildHandle {
         break;
       case 'error':
         this.#lastError = { error: deserializeError(m.error), phase: m.phase };
+        break;
+      case 'pong':
+        this.#pings.get(m.seq)?.();
         break;
       default:
         break;

@@ -32,6 +32,8 @@ export interface TransportFactory {
    * Kernel queues outlive their senders, so there it does not.
    */
   peerCloseEnds?: boolean;
+  /** A reason to skip the whole suite (the transport's server is not installed), or false. */
+  skip?: string | false;
 }
 
 function bytes(n: number, seed: number): Uint8Array {
@@ -43,7 +45,7 @@ function bytes(n: number, seed: number): Uint8Array {
 const T = { timeout: 30000 };
 
 export function conformance(f: TransportFactory): void {
-  describe(`Channel contract: ${f.name}`, () => {
+  describe(`Channel contract: ${f.name}`, { skip: f.skip ?? false }, () => {
     test('traits describe the mechanism', async () => {
       const p = await f.pair({});
       try {

@@ -51,14 +51,20 @@ export function liveChildren(): number[] {
   return out;
 }
 
-/** Installs the guard for every test of the calling file. */
-export function leakGuard(): void {
+/**
+ * Installs the guard for every test of the calling file. `allowChildren`
+ * names children that outlive single tests on purpose (a server the file's
+ * `before` started and its `after` stops).
+ */
+export function leakGuard(options: { allowChildren?: () => Iterable<number> } = {}): void {
   afterEach(async () => {
+    const allowed = (): Set<number> => new Set(options.allowChildren?.() ?? []);
+    const mine = (): number[] => liveChildren().filter((p) => !allowed().has(p));
     // Children that were just killed may need a moment to be reaped.
-    let children = liveChildren();
+    let children = mine();
     for (let i = 0; i < 50 && children.length > 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      children = liveChildren();
+      children = mine();
     }
     const shm = ours('/dev/shm');
     const mq = ours('/dev/mqueue');

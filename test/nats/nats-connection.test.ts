@@ -1,0 +1,97 @@
+// Connection handling against real servers: coded errors when nothing
+// listens, user/password and token auth, maxMessageSize against the server's
+// max_payload, and the bound on buffering while the server is away.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { leakGuard } from '../helpers/leak-guard.js';
+import { NatsServer, freePort, natsSkip } from '../helpers/nats-server.js';
+import { Nats } from '../../src/nats/connection.js';
+import { NatsChannel } from '../../src/channel/transports/nats.js';
+import { NatsUnavailableError } from '../../src/errors.js';
+
+const servers: NatsServer[] = [];
+leakGuard({ allowChildren: () => servers.filter((s) => s.running).map((s) => s.pid) });
+after(async () => {
+  for (const s of servers) await s.stop();
+});
+async function start(config?: string): Promise<NatsServer> {
+  const s = await NatsServer.start({ jetstream: false, ...(config ? { config } : {}) });
+  servers.push(s);
+  return s;
+}
+
+describe('NATS connections', { skip: natsSkip }, () => {
+  test('nothing listening: ERR_MULTIPROC_NATS_UNAVAILABLE, or ERR_MULTIPROC_TIMEOUT with retryFirstConnect', async () => {
+    const port = await freePort();
+    await assert.rejects(Nats.connect({ servers: `nats://127.0.0.1:${port}` }), (e: any) => e instanceof NatsUnavailableError && e.code === 'ERR_MULTIPROC_NATS_UNAVAILABLE' && e.servers[0].includes(String(port)) && /nats-server/.test(e.message));
+    await assert.rejects(NatsChannel.open({ servers: `127.0.0.1:${port}`, send: 'x' }), (e: any) => e.code === 'ERR_MULTIPROC_NATS_UNAVAILABLE');
+    await assert.rejects(Nats.connect({ servers: `127.0.0.1:${port}`, retryFirstConnect: true, timeout: 300 }), (e: any) => e.code === 'ERR_MULTIPROC_TIMEOUT');
+    await assert.rejects(Nats.connect({ servers: `127.0.0.1:${port}`, retryFirstConnect: true, signal: AbortSignal.abort() }), (e: any) => e.code === 'ABORT_ERR');
+    await assert.rejects(Nats.connect({ servers: 42 as any }), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+    await assert.rejects(Nats.connect({ sever: 'x' } as any), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+  });
+
+  test('user/password and token authentication; wrong credentials are ERR_MULTIPROC_AUTH_FAILED', async () => {
+    const up = await start('authorization { user: "alice", password: "s3cret" }');
+    const n = await Nats.connect({ servers: up.url, user: 'alice', pass: 's3cret' });
+    await n.close();
+    await assert.rejects(Nats.connect({ servers: up.url, user: 'alice', pass: 'wrong', reconnect: false }), (e: any) => e.code === 'ERR_MULTIPROC_AUTH_FAILED');
+    const tok = await start('authorization { token: "t0ken" }');
+    const ch = await NatsChannel.open<string>({ servers: tok.url, token: 't0ken', send: 'a', receive: 'a' });
+    await ch.send('hi');
+    assert.equal(await ch.receive({ timeout: 5000 }), 'hi');
+    await ch.close();
+    await assert.rejects(Nats.connect({ servers: tok.url, token: 'nope', reconnect: false }), (e: any) => e.code === 'ERR_MULTIPROC_AUTH_FAILED');
+  });
+
+  test("maxMessageSize defaults to the server's max_payload less the header reserve; more is a RangeError", async () => {
+    const s = await start('max_payload: 4096');
+    const n = await Nats.connect({ servers: s.url });
+    try {
+      assert.equal(n.maxPayload, 4096);
+      const ch = await NatsChannel.open({ connection: n, send: 'm', receive: 'm', codec: 'raw' });
+      assert.equal(ch.maxMessageSize, 4096 - 128);
+      await assert.rejects(ch.send(new Uint8Array(4096)), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+      await ch.send(new Uint8Array(ch.maxMessageSize).fill(7), { type: 9, priority: 3 });
+      const m = await ch.receiveMessage({ timeout: 5000 });
+      assert.deepEqual([m.size, m.type, m.priority], [4096 - 128, 9, 3]);
+      await ch.close();
+      await assert.rejects(NatsChannel.open({ connection: n, send: 'm', maxMessageSize: 5000 }), (e: any) => e.code === 'ERR_OUT_OF_RANGE');
+      await assert.rejects(NatsChannel.open({ connection: n, send: 'a.*' }), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+    } finally {
+      await n.close();
+    }
+  });
+
+  test('server away: sends are buffered up to bufferSize, then wait; all arrive after it comes back', { timeout: 60_000 }, async () => {
+    let s = await start();
+    const bufferSize = 64 * 1024;
+    const tx = await NatsChannel.open<Uint8Array>({ servers: s.url, send: 'buf', codec: 'raw', bufferSize, reconnect: { minDelay: 50, maxDelay: 200 } });
+    const conn = tx.connection;
+    await s.kill();
+    for (let i = 0; i < 200 && conn.state !== 'reconnecting'; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(conn.state, 'reconnecting');
+    const chunk = new Uint8Array(1000);
+    let buffered = 0;
+    while (tx.trySend(chunk)) buffered++;
+    assert.ok(buffered > 0 && buffered * 1000 <= bufferSize, `buffered ${buffered} messages within ${bufferSize} bytes`);
+    await assert.rejects(tx.send(chunk, { timeout: 100 }), (e: any) => e.code === 'ERR_MULTIPROC_TIMEOUT');
+    const waiting = tx.send(chunk, { timeout: 30_000 });
+    s = await s.restart();
+    servers.push(s);
+    // A receiver on the restarted server, then the buffered messages flow.
+    const rx = await NatsChannel.open<Uint8Array>({ servers: s.url, receive: 'buf', codec: 'raw' });
+    await waiting;
+    for (let i = 0; i < 200 && (conn.state as string) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(conn.state as string, 'connected');
+    assert.ok(conn.reconnects >= 1);
+    await tx.send(new Uint8Array([42]), { timeout: 10_000 });
+    // Buffered publishes may have reached the server before rx subscribed; the last one after it did.
+    for (;;) {
+      const m = await rx.receive({ timeout: 10_000 });
+      if (m.length === 1 && m[0] === 42) break;
+    }
+    await tx.close();
+    await rx.close();
+  });
+});
