@@ -258,10 +258,11 @@ function ensureTracker(dir: string): void {
     const flock = ['/usr/bin/flock', '/bin/flock'].find((p) => existsSync(p));
     // flock(1) waits for the root's death at the cost of a tiny process;
     // Node starts only for the sweep.
-    const child =
-      flock !== undefined
-        ? spawnProcess(flock, ['-s', lockFile, process.execPath, ...args, 'locked'], { detached: true, stdio: 'ignore', cwd: '/' })
-        : spawnProcess(process.execPath, args, { detached: true, stdio: 'ignore', cwd: '/' });
+    // Not the root's Node options: an --inspect port or a preload is not the tracker's.
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const opts = { detached: true, stdio: 'ignore', cwd: '/', env } as const;
+    const child = flock !== undefined ? spawnProcess(flock, ['-s', lockFile, process.execPath, ...args, 'locked'], opts) : spawnProcess(process.execPath, args, opts);
     child.on('error', () => {});
     child.unref();
     treeLockFd = fd;
@@ -663,7 +664,8 @@ export function sweep(filter: SweepFilter = {}): SweepResult {
       }
       const existed = objectExists(rec);
       if (!filter.dryRun) {
-        if (existed) removeObject(rec);
+        // A record stays with an object that could not be removed (EPERM...): it is still there.
+        if (existed && !removeObject(rec)) continue;
         unlinkQuietly(path);
       }
       result.removed.push({ record: rec, existed });

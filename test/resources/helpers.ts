@@ -18,15 +18,16 @@ export function sysvExists(name: string): boolean {
 }
 
 /** What is left of the objects `create-all` makes for `base` (fixtures/objects.ts). */
-export function leftOfAll(base: string, fifo: string, dir = registryPath()): string[] {
+export function leftOfAll(base: string, fifo: string, sock: string, dir = registryPath()): string[] {
   const left: string[] = [];
   if (existsSync(`/dev/shm/${base}-shm`)) left.push('shm segment');
   if (existsSync(fifo)) left.push('fifo');
+  if (existsSync(sock)) left.push('socket file');
   if (existsSync(`/dev/mqueue/${base}-pq`)) left.push('posix queue');
   if (sysvExists(`${base}-sq`)) left.push('sysv queue');
   if (existsSync(`/dev/shm/mp.sysvq.${base}-sq`)) left.push('sysv control segment');
   if (dir !== null && existsSync(dir)) {
-    const records = readdirSync(dir).filter((f) => isRecordFile(f) && f.includes(base));
+    const records = readdirSync(dir).filter((f) => isRecordFile(f) && (f.includes(base) || f.includes(encodeURIComponent(fifo)) || f.includes(encodeURIComponent(sock))));
     if (records.length > 0) left.push(`records ${records.join(', ')}`);
   }
   return left;

@@ -49,7 +49,10 @@ test('ls finds what a SIGKILLed process left and what a live one owns; clean rem
   const dead = uniqueName('dead');
   const deadq = uniqueName('deadq');
   const live = uniqueName('live');
-  const a = await owner(`SharedMemory.create('${dead}', 8192); const q = MessageQueue.create('${deadq}', { backend: 'posix' }); await q.send('a'); await q.send('b')`);
+  const given = uniqueName('given');
+  const a = await owner(
+    `SharedMemory.create('${dead}', 8192); const q = MessageQueue.create('${deadq}', { backend: 'posix' }); await q.send('a'); await q.send('b'); SharedMemory.create('${given}', 4096).disown()`,
+  );
   const b = await owner(`SharedMemory.create('${live}', 4096)`);
   try {
     a.kill('SIGKILL');
@@ -71,6 +74,8 @@ test('ls finds what a SIGKILLed process left and what a live one owns; clean rem
     assert.equal(l.ownerAlive, true);
     assert.equal(l.users, 1);
     assert.equal(l.removable, false);
+    const g = list.find((r) => r.name === `/${given}`);
+    assert.equal(g?.owned, false, 'disown() is recorded');
 
     const human = await multiproc('ls');
     assert.match(human.stdout, new RegExp(`${dead}.*${a.pid} \\(dead\\)`));
@@ -94,9 +99,11 @@ test('ls finds what a SIGKILLed process left and what a live one owns; clean rem
     assert.ok(!existsSync(`/dev/shm/${dead}`));
     assert.ok(!existsSync(`/dev/mqueue/${deadq}`));
     assert.ok(existsSync(`/dev/shm/${live}`), 'the live owner keeps its segment');
+    assert.ok(existsSync(`/dev/shm/${given}`), 'a disowned segment stays');
 
     const all = await multiproc('clean', '--all', '--yes');
     assert.equal(all.code, 0, all.stderr);
+    assert.ok(!existsSync(`/dev/shm/${given}`), '--all removes a disowned segment nobody holds');
     assert.ok(existsSync(`/dev/shm/${live}`), '--all never removes what a live process holds');
   } finally {
     a.kill('SIGKILL');

@@ -41,21 +41,23 @@ async function startRoot(source: string, tracker: '0' | '1'): Promise<ChildProce
 test('the tracker sweeps what a SIGKILLed root left, then exits', async () => {
   const base = uniqueName('trk');
   const fifo = tmp.file('fifo');
+  const sock = tmp.file('sock');
   const root = await startRoot(
-    `import { MessageQueue, NamedPipe, SharedMemory } from 'multiproc';
+    `import { MessageQueue, NamedPipe, SharedMemory, Socket } from 'multiproc';
      const keep = [SharedMemory.create('${base}-shm', 4096), NamedPipe.create('${fifo}'),
-       MessageQueue.create('${base}-pq', { backend: 'posix' }), MessageQueue.create('${base}-sq', { backend: 'sysv' })];
+       MessageQueue.create('${base}-pq', { backend: 'posix' }), MessageQueue.create('${base}-sq', { backend: 'sysv' }),
+       await Socket.listen({ path: '${sock}' })];
      console.log('ready');
      setInterval(() => {}, 60000);`,
     '1',
   );
   const pid = root.pid!;
   try {
-    assert.equal(leftOfAll(base, fifo).length, 6, 'the root made its objects and their records');
+    assert.equal(leftOfAll(base, fifo, sock).length, 7, 'the root made its objects and their records');
     assert.equal(trackersOf(pid).length, 1, 'one tracker watches the tree');
     root.kill('SIGKILL');
     await once(root, 'exit');
-    assert.ok(await eventually(() => leftOfAll(base, fifo).length === 0), `left: ${leftOfAll(base, fifo).join(', ')}`);
+    assert.ok(await eventually(() => leftOfAll(base, fifo, sock).length === 0), `left: ${leftOfAll(base, fifo, sock).join(', ')}`);
     assert.ok(await eventually(() => trackersOf(pid).length === 0), 'the tracker exits after its sweep');
   } finally {
     if (root.exitCode === null && root.signalCode === null) root.kill('SIGKILL');
