@@ -60,6 +60,9 @@ export class StreamChannel<T> extends InboxChannel<T> {
     this.#parser = new FrameParser(init.maxMessageSize);
     this.#raw = init.raw === true;
     this.#batchSize = init.batchSize ?? BATCH_SIZE;
+    // Every read fills a fresh buffer that nothing else writes: raw payloads
+    // can be handed out as views of it.
+    this._ownPayloads();
     if (init.canReceive && this.#raw) {
       this.stream.on('data', (chunk: Buffer) => this._deliver({ payload: chunk, type: 1, priority: 0 }));
       this.stream.on('end', () => {
