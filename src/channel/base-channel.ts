@@ -8,7 +8,7 @@
  */
 import { AbortError, ClosedError, MessageTooLargeError, TimeoutError, rangeError, typeError, validateInteger, validateOptions, validateSignal, validateTimeout } from '../errors.js';
 import type { ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from './channel.js';
-import type { Codec } from './codec.js';
+import { raw, type Codec } from './codec.js';
 import type { Frame } from './framing.js';
 
 /** Default `maxMessageSize`: 64 MiB. */
@@ -141,13 +141,16 @@ export abstract class BaseChannel<T> {
   readonly #canReceive: boolean;
   #closing: Promise<void> | undefined;
   #closed = false;
+  /** The raw codec and payloads this channel owns: hand them out without the codec's copy. */
+  #rawViews = false;
   /** @internal */ protected readonly counters = {
     messagesSent: 0,
     messagesReceived: 0,
     bytesSent: 0,
     bytesReceived: 0,
-    lastSendTime: null as Date | null,
-    lastReceiveTime: null as Date | null,
+    // Date.now() numbers: a Date per message costs an allocation on the hot path.
+    lastSendMs: 0,
+    lastReceiveMs: 0,
   };
 
   /** @internal */
@@ -177,6 +180,18 @@ export abstract class BaseChannel<T> {
   protected abstract _close(): Promise<void>;
   /** Immediate close. @internal */
   protected abstract _destroy(err: Error | undefined): void;
+  /**
+   * Declares that the payloads this transport delivers are memory nobody
+   * else writes (a fresh read buffer, never reused): with the raw codec,
+   * receive then returns them as they are instead of copying. @internal
+   */
+  protected _ownPayloads(): void {
+    this.#rawViews = this.codec === (raw as unknown as Codec<T>);
+  }
+  /** The next frame if one is ready now for a plain FIFO receive, else undefined (no waiting). @internal */
+  protected _takeReady(): Frame | undefined {
+    return undefined;
+  }
   /** Transport-specific stats (queued, capacity, pids); the base adds totals. @internal */
   protected _stats(): Partial<ChannelStats> {
     return {};
@@ -187,7 +202,7 @@ export abstract class BaseChannel<T> {
   /** @see Sender.send */
   async send(message: T, options?: SendOptions): Promise<void> {
     const opts = validateOptions<SendOptions>(options, 'options', ['type', 'priority', 'timeout', 'signal']);
-    const frame = this.#encode(message, opts);
+    const frame = this.#encode(message, opts.type, opts.priority);
     const timeout = validateTimeout(opts.timeout);
     const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `room in ${this.label}` };
     checkWait(wait);
@@ -197,8 +212,13 @@ export abstract class BaseChannel<T> {
 
   /** @see Sender.trySend */
   trySend(message: T, options?: Omit<SendOptions, 'timeout' | 'signal'>): boolean {
-    const opts = validateOptions<SendOptions>(options, 'options', ['type', 'priority']);
-    const frame = this.#encode(message, opts);
+    let frame: Frame;
+    if (options === undefined) {
+      frame = this.#encode(message, undefined, undefined);
+    } else {
+      const opts = validateOptions<SendOptions>(options, 'options', ['type', 'priority']);
+      frame = this.#encode(message, opts.type, opts.priority);
+    }
     if (!this._trySend(frame)) return false;
     this.#sent(frame);
     return true;
@@ -206,6 +226,11 @@ export abstract class BaseChannel<T> {
 
   /** @see Receiver.receive */
   async receive(options?: ReceiveOptions): Promise<T> {
+    // A frame already in hand needs no wait object, no timer and no second promise.
+    if (options === undefined && this.#canReceive && !this.#closed) {
+      const frame = this._takeReady();
+      if (frame !== undefined) return this.#decode(frame);
+    }
     return (await this.receiveMessage(options)).data;
   }
 
@@ -219,11 +244,17 @@ export abstract class BaseChannel<T> {
     if (this.#closed) throw new ClosedError(`${this.label} is closed`);
     checkWait(wait);
     const frame = await this._receive(selector, wait);
-    const data = this.codec.decode(frame.payload);
-    this.counters.messagesReceived++;
-    this.counters.bytesReceived += frame.payload.length;
-    this.counters.lastReceiveTime = new Date();
+    const data = this.#decode(frame);
     return { data, type: frame.type, priority: frame.priority, size: frame.payload.length };
+  }
+
+  #decode(frame: Frame): T {
+    const data = this.#rawViews ? (frame.payload as unknown as T) : this.codec.decode(frame.payload);
+    const c = this.counters;
+    c.messagesReceived++;
+    c.bytesReceived += frame.payload.length;
+    c.lastReceiveMs = Date.now();
+    return data;
   }
 
   /** Receives until the channel closes (then the loop ends). */
@@ -250,8 +281,8 @@ export abstract class BaseChannel<T> {
       capacityMessages: t.capacityMessages ?? null,
       lastSendPid: t.lastSendPid ?? (this.counters.messagesSent > 0 ? process.pid : null),
       lastReceivePid: t.lastReceivePid ?? (this.counters.messagesReceived > 0 ? process.pid : null),
-      lastSendTime: t.lastSendTime ?? this.counters.lastSendTime,
-      lastReceiveTime: t.lastReceiveTime ?? this.counters.lastReceiveTime,
+      lastSendTime: t.lastSendTime ?? (this.counters.messagesSent > 0 ? new Date(this.counters.lastSendMs) : null),
+      lastReceiveTime: t.lastReceiveTime ?? (this.counters.messagesReceived > 0 ? new Date(this.counters.lastReceiveMs) : null),
       messagesSent: this.counters.messagesSent,
       messagesReceived: this.counters.messagesReceived,
       bytesSent: this.counters.bytesSent,
@@ -280,10 +311,10 @@ export abstract class BaseChannel<T> {
     return this.close();
   }
 
-  #encode(message: T, opts: Partial<SendOptions>): Frame {
+  #encode(message: T, optType: unknown, optPriority: unknown): Frame {
     if (!this.#canSend) throw typeError('ERR_INVALID_STATE', `${this.label} is the receiving end of a one-way channel; send on the other end`);
-    const type = opts.type === undefined ? 1 : validateInteger(opts.type, 'options.type', 1, 2 ** 31 - 1);
-    const priority = opts.priority === undefined ? 0 : validateInteger(opts.priority, 'options.priority', -(2 ** 31), 2 ** 31 - 1);
+    const type = optType === undefined ? 1 : validateInteger(optType, 'options.type', 1, 2 ** 31 - 1);
+    const priority = optPriority === undefined ? 0 : validateInteger(optPriority, 'options.priority', -(2 ** 31), 2 ** 31 - 1);
     if (this.closed) throw new ClosedError(`${this.label} is closed`);
     const payload = this.codec.encode(message);
     if (payload.length > this.maxMessageSize) {
@@ -297,9 +328,10 @@ export abstract class BaseChannel<T> {
   }
 
   #sent(frame: Frame): void {
-    this.counters.messagesSent++;
-    this.counters.bytesSent += frame.payload.length;
-    this.counters.lastSendTime = new Date();
+    const c = this.counters;
+    c.messagesSent++;
+    c.bytesSent += frame.payload.length;
+    c.lastSendMs = Date.now();
   }
 }
 
@@ -395,6 +427,16 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
   /** @internal */
   protected get inboxBytes(): number {
     return this.#inboxBytes;
+  }
+
+  /** @internal */
+  protected override _takeReady(): Frame | undefined {
+    const frame = this.#take(0);
+    if (frame !== undefined && this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
+      this.#paused = false;
+      this._resume();
+    }
+    return frame;
   }
 
   /** @internal */

@@ -26,12 +26,28 @@ export interface Frame {
 
 /** Writes a frame header into `target` at `offset`. @internal */
 export function writeHeader(target: Uint8Array, offset: number, length: number, type: number, priority: number): void {
-  const v = new DataView(target.buffer, target.byteOffset + offset, FRAME_HEADER);
-  v.setUint32(0, length, true);
-  v.setUint16(4, MAGIC, true);
-  v.setUint16(6, VERSION, true);
-  v.setInt32(8, type, true);
-  v.setInt32(12, priority, true);
+  // Byte stores: a DataView per frame costs an allocation on the hot path.
+  const o = offset;
+  target[o] = length;
+  target[o + 1] = length >>> 8;
+  target[o + 2] = length >>> 16;
+  target[o + 3] = length >>> 24;
+  target[o + 4] = MAGIC & 0xff;
+  target[o + 5] = MAGIC >>> 8;
+  target[o + 6] = VERSION;
+  target[o + 7] = 0;
+  target[o + 8] = type;
+  target[o + 9] = type >>> 8;
+  target[o + 10] = type >>> 16;
+  target[o + 11] = type >>> 24;
+  target[o + 12] = priority;
+  target[o + 13] = priority >>> 8;
+  target[o + 14] = priority >>> 16;
+  target[o + 15] = priority >>> 24;
+}
+
+function readInt32(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
 }
 
 /** A frame header as a fresh 16-byte Buffer. @internal */
@@ -65,44 +81,63 @@ export class FrameParser {
 
   /** Consumes `chunk`; returns the frames it completes. Throws ProtocolError on a bad header. */
   push(chunk: Uint8Array, out: Frame[] = []): Frame[] {
-    let data = chunk;
+    // Walks the chunk by offset: payloads wholly inside it become views of
+    // its memory (one typed array each, no copy); only frames split across
+    // chunks are assembled.
+    const end = chunk.length;
+    let pos = 0;
     for (;;) {
-      if (this.#pendingBytes + data.length < this.#need) {
-        if (data.length > 0) {
-          this.#pending.push(data);
-          this.#pendingBytes += data.length;
+      const avail = end - pos;
+      if (this.#pendingBytes + avail < this.#need) {
+        if (avail > 0) {
+          this.#pending.push(pos === 0 ? chunk : chunk.subarray(pos));
+          this.#pendingBytes += avail;
         }
         return out;
       }
       let block: Uint8Array;
+      let at: number;
       if (this.#pendingBytes === 0) {
-        block = data.subarray(0, this.#need);
-        data = data.subarray(this.#need);
+        block = chunk;
+        at = pos;
+        pos += this.#need;
       } else {
         const take = this.#need - this.#pendingBytes;
-        this.#pending.push(data.subarray(0, take));
+        this.#pending.push(chunk.subarray(pos, pos + take));
         block = Buffer.concat(this.#pending, this.#need);
-        data = data.subarray(take);
+        at = 0;
+        pos += take;
         this.#pending = [];
         this.#pendingBytes = 0;
       }
-      if (this.#head === undefined) {
-        const v = new DataView(block.buffer, block.byteOffset, FRAME_HEADER);
-        const length = v.getUint32(0, true);
-        if (v.getUint16(4, true) !== MAGIC || v.getUint16(6, true) !== VERSION) {
+      const head = this.#head;
+      if (head === undefined) {
+        const length = readInt32(block, at) >>> 0;
+        if ((block[at + 4]! | (block[at + 5]! << 8)) !== MAGIC || (block[at + 6]! | (block[at + 7]! << 8)) !== VERSION) {
           throw new ProtocolError('the peer sent bytes that are not a multiproc frame (bad magic or version)');
         }
         if (length > this.#max) {
           throw new ProtocolError(`the peer announced a ${length}-byte message; this end accepts at most ${this.#max} (maxMessageSize)`);
         }
-        const type = v.getInt32(8, true);
+        const type = readInt32(block, at + 8);
         if (type <= 0) throw new ProtocolError(`the peer sent a frame of type ${type}; types are positive`);
-        this.#head = { length, type, priority: v.getInt32(12, true) };
+        const priority = readInt32(block, at + 12);
+        if (length === 0) {
+          out.push({ payload: new Uint8Array(0), type, priority });
+          continue;
+        }
+        // The common case, a whole payload in this chunk: no second pass through the loop.
+        if (this.#pendingBytes === 0 && end - pos >= length) {
+          out.push({ payload: new Uint8Array(chunk.buffer, chunk.byteOffset + pos, length), type, priority });
+          pos += length;
+          continue;
+        }
+        this.#head = { length, type, priority };
         this.#need = length;
-        if (length > 0) continue;
-        block = new Uint8Array(0);
+        continue;
       }
-      out.push({ payload: block, type: this.#head.type, priority: this.#head.priority });
+      const payload = block === chunk ? new Uint8Array(chunk.buffer, chunk.byteOffset + at, this.#need) : block;
+      out.push({ payload, type: head.type, priority: head.priority });
       this.#head = undefined;
       this.#need = FRAME_HEADER;
     }

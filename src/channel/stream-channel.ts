@@ -45,7 +45,11 @@ export interface StreamChannelInit<T> extends BaseChannelInit<T> {
 export class StreamChannel<T> extends InboxChannel<T> {
   /** @internal */ protected readonly stream: Duplex;
   readonly #parser: FrameParser;
+  // The batch is [#batchStart, #batchUsed) of a slab that later batches
+  // continue in: a written batch is never overwritten (the stream may still
+  // hold it), and a single send does not cost a fresh 64 KiB allocation.
   #batch: Buffer | undefined;
+  #batchStart = 0;
   #batchUsed = 0;
   #flushScheduled = false;
   #ended = false;
@@ -60,6 +64,9 @@ export class StreamChannel<T> extends InboxChannel<T> {
     this.#parser = new FrameParser(init.maxMessageSize);
     this.#raw = init.raw === true;
     this.#batchSize = init.batchSize ?? BATCH_SIZE;
+    // Every read fills a fresh buffer that nothing else writes: raw payloads
+    // can be handed out as views of it.
+    this._ownPayloads();
     if (init.canReceive && this.#raw) {
       this.stream.on('data', (chunk: Buffer) => this._deliver({ payload: chunk, type: 1, priority: 0 }));
       this.stream.on('end', () => {
@@ -136,9 +143,13 @@ export class StreamChannel<T> extends InboxChannel<T> {
   #append(frame: Frame): void {
     const head = this.#raw ? 0 : FRAME_HEADER;
     const need = head + frame.payload.length;
-    if (this.#batch !== undefined && this.#batchUsed + need > this.#batch.length) this.#flush();
+    if (this.#batch !== undefined && (this.#batchUsed + need > this.#batch.length || this.#batchUsed - this.#batchStart + need > this.#batchSize)) {
+      this.#flush();
+      if (this.#batchUsed + need > this.#batch.length) this.#batch = undefined;
+    }
     if (this.#batch === undefined) {
-      this.#batch = Buffer.allocUnsafe(Math.max(this.#batchSize, need));
+      this.#batch = Buffer.allocUnsafe(Math.max(BATCH_SIZE, this.#batchSize, need));
+      this.#batchStart = 0;
       this.#batchUsed = 0;
     }
     if (!this.#raw) writeHeader(this.#batch, this.#batchUsed, frame.payload.length, frame.type, frame.priority);
@@ -148,16 +159,17 @@ export class StreamChannel<T> extends InboxChannel<T> {
       this.#flushScheduled = true;
       // After the current burst of sends (the microtask queue drains first),
       // before the loop polls for I/O: coalesces a burst, adds no latency to one send.
-      process.nextTick(() => this.#flush());
+      process.nextTick(this.#flushTick);
     }
   }
 
+  readonly #flushTick = (): void => this.#flush();
+
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#batch === undefined || this.#batchUsed === 0) return;
-    const data = this.#batch.subarray(0, this.#batchUsed);
-    this.#batch = undefined;
-    this.#batchUsed = 0;
+    if (this.#batch === undefined || this.#batchUsed === this.#batchStart) return;
+    const data = this.#batch.subarray(this.#batchStart, this.#batchUsed);
+    this.#batchStart = this.#batchUsed;
     if (!this.stream.destroyed) this.stream.write(data);
   }
 

@@ -748,7 +748,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     }
     this.counters.messagesReceived++;
     this.counters.bytesReceived += h.frame.payload.length;
-    this.counters.lastReceiveTime = new Date();
+    this.counters.lastReceiveMs = Date.now();
     try {
       await handler(this.codec.decode(h.frame.payload), info);
     } catch (err) {

@@ -10,11 +10,21 @@
  * @internal
  */
 
-const POOL_BYTES = 64 * 1024;
+const POOL_BYTES = 256 * 1024;
 /** Messages up to this size share the pool; larger ones get their own buffer. */
 const POOLED_MAX = 1024;
 
-let pool = new ArrayBuffer(POOL_BYTES);
+/**
+ * A fresh pool, uninitialized as Buffer.allocUnsafe's: zeroing it would be
+ * a pass over every byte that the copies overwrite anyway. Bytes of the pool
+ * not yet handed out are never visible through a message's bounds, but are
+ * through its `.buffer`, as with Node's own Buffer pool.
+ */
+function newPool(): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(POOL_BYTES).buffer as ArrayBuffer;
+}
+
+let pool = newPool();
 let pool8 = new Uint8Array(pool);
 let pool32 = new Int32Array(pool);
 let used = 0;
@@ -28,7 +38,7 @@ export function copyOut(src8: Uint8Array, src32: Int32Array, offset: number, len
     return new Uint8Array(b.buffer, b.byteOffset, length);
   }
   if (used + length > POOL_BYTES) {
-    pool = new ArrayBuffer(POOL_BYTES);
+    pool = newPool();
     pool8 = new Uint8Array(pool);
     pool32 = new Int32Array(pool);
     used = 0;
@@ -48,7 +58,7 @@ export function copyOut(src8: Uint8Array, src32: Int32Array, offset: number, len
 /** Room for `length` bytes (at most the pool size) in the pool, for one copy of many messages. @internal */
 export function poolSpace(length: number): { buffer: ArrayBuffer; bytes: Uint8Array; offset: number } {
   if (used + length > POOL_BYTES) {
-    pool = new ArrayBuffer(POOL_BYTES);
+    pool = newPool();
     pool8 = new Uint8Array(pool);
     pool32 = new Int32Array(pool);
     used = 0;

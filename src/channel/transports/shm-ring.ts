@@ -812,16 +812,22 @@ export class ShmRing<T = unknown> implements Channel<T> {
     throw new ClosedError(`${this.#label}: every sender closed the ring and no message is left`);
   }
 
-  /** Waits until a record is ready at the head, the ring closed, or a loss is found. */
-  *#dataLoop(sync: boolean): WaitLoop<void> {
-    const engine = this.#engine;
-    const i32 = this.#i32;
+  /** Spins for the adaptive budget until a record is ready (or this handle closed); adapts the budget. */
+  #spinData(sync: boolean): boolean {
     const budget = this.#receiveSpin;
     if (spin(this.#ready, budget)) {
       this.#receiveSpin = Math.min(sync ? SPIN_MAX_SYNC_MS : SPIN_MAX_ASYNC_MS, budget * 2);
-      return;
+      return true;
     }
     this.#receiveSpin = Math.max(SPIN_MIN_MS, budget / 2);
+    return false;
+  }
+
+  /** Waits until a record is ready at the head, the ring closed, or a loss is found. `spun`: the caller has just spun. */
+  *#dataLoop(sync: boolean, spun = false): WaitLoop<void> {
+    const engine = this.#engine;
+    const i32 = this.#i32;
+    if (!spun && this.#spinData(sync)) return;
     for (;;) {
       const epoch = Atomics.load(i32, R_EPOCH);
       Atomics.store(i32, R_WAITING, 1);
@@ -885,7 +891,16 @@ export class ShmRing<T = unknown> implements Channel<T> {
     this.#checkReceive();
     const r = this.#take(selector);
     if (r !== NONE) return r;
-    return this.#receiveSlow(selector, drive);
+    this.#checkEnd(selector);
+    // Spin before anything is set up for a wait: a busy sender publishes
+    // within microseconds, and then this receive costs no timer, generator
+    // or futex registration.
+    if (this.#spinData(false)) {
+      const r2 = this.#take(selector);
+      if (r2 !== NONE) return r2;
+      return this.#receiveSlow(selector, drive, false);
+    }
+    return this.#receiveSlow(selector, drive, true);
   }
 
   /** Like {@link ShmRing.receive}, with type, priority and size. */
@@ -894,11 +909,12 @@ export class ShmRing<T = unknown> implements Channel<T> {
     return { data, type: this.#type, priority: this.#priority, size: this.#size };
   }
 
-  async #receiveSlow(selector: number, drive: DriveOptions | undefined): Promise<T> {
+  async #receiveSlow(selector: number, drive: DriveOptions | undefined, spun: boolean): Promise<T> {
     drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
     for (;;) {
       this.#checkEnd(selector);
-      await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
+      await this.#waits.drive(this.#buffer, this.#dataLoop(false, spun), drive);
+      spun = false;
       this.#checkReceive();
       const r = this.#take(selector);
       if (r !== NONE) return r;
