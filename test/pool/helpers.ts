@@ -2,6 +2,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Pool, type PoolOptions } from '../../src/pool/pool.js';
+export { within } from '../process/helpers.js';
 
 /** The compiled task module of the tests. */
 export const tasks = fileURLToPath(new URL('./fixtures/tasks.js', import.meta.url));
@@ -19,18 +20,6 @@ export function shmOf(pool: Pool): string[] {
   return readdirSync('/dev/shm').filter((n) => n.includes(pool.namePrefix));
 }
 
-/** Rejects after `ms` with a message naming `what`. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
-/** Polls `check` every 20 ms until it is true; false after `ms`. */
 export async function until(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
