@@ -154,4 +154,17 @@ describe('NATS connections', { skip: natsSkip }, () => {
       await n.close();
     }
   });
+
+  test('closing a connection closes what was made from it; a channel that owns its connection closes it', async () => {
+    const s = await start();
+    const own = await NatsChannel.open<string>({ servers: s.url, send: 'o', receive: 'o' });
+    const pending = assert.rejects(own.receive({ timeout: 10_000 }), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
+    await own.connection.close();
+    await pending;
+    assert.equal(own.closed, true);
+    const own2 = await NatsChannel.open<string>({ servers: s.url, send: 'o' });
+    await own2.close();
+    assert.equal(own2.connection.state, 'closed');
+    await assert.rejects(own2.send('x'), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
+  });
 });
