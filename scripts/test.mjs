@@ -31,16 +31,26 @@ if (files.length === 0) {
   console.error('no test files found (did tsc run?)');
   process.exit(1);
 }
+// The HTML report and browser demo tests render in a headless Chromium (Debian's).
+if (files.some((f) => ['cli', 'demo'].some((d) => f.includes(`${join('dist', 'test', d)}/`)))) {
+  spawnSync(process.execPath, [join(root, 'scripts', 'setup-chromium.mjs')], { stdio: 'inherit' });
+}
 // Names the suite creates start with these; see test/helpers/names.ts.
 const ours = (n) => n.includes('mpt-') && n.includes(`-r${process.pid}-`);
-const listNames = () => ['/dev/shm', '/dev/mqueue'].flatMap((d) => (existsSync(d) ? readdirSync(d).map((n) => `${d}/${n}`) : []));
+// The registry of named objects (src/resources/registry.ts): its records of
+// our objects count, the directory itself does not.
+const registry = process.env.MULTIPROC_REGISTRY_DIR || `/dev/shm/multiproc-${process.getuid()}`;
+const listNames = () =>
+  ['/dev/shm', '/dev/mqueue', registry].flatMap((d) => (existsSync(d) && statSync(d).isDirectory() ? readdirSync(d).map((n) => `${d}/${n}`) : []));
 const before = new Set(listNames());
 
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...files],
+  ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...files],
   // Children of this run carry its pid, so the leak check below never touches another run's.
-  { stdio: 'inherit', cwd: root, env: { ...process.env, MULTIPROC_TEST_RUN: String(process.pid) } },
+  // No resource trackers: every test file would start one; the tests of the
+  // tracker turn it on for the processes they start.
+  { stdio: 'inherit', cwd: root, env: { MULTIPROC_TRACKER: '0', ...process.env, MULTIPROC_TEST_RUN: String(process.pid) } },
 );
 
 // After the whole suite: nothing of ours left behind, no test child alive.

@@ -30,6 +30,8 @@ export const codes = {
   REMOTE: 'ERR_MULTIPROC_REMOTE',
   NO_SUCH_METHOD: 'ERR_MULTIPROC_NO_SUCH_METHOD',
   PROCESS_EXITED: 'ERR_MULTIPROC_PROCESS_EXITED',
+  SUPERVISOR_FAILED: 'ERR_MULTIPROC_SUPERVISOR_FAILED',
+  WORKER_EXITED: 'ERR_MULTIPROC_WORKER_EXITED',
   NATS_UNAVAILABLE: 'ERR_MULTIPROC_NATS_UNAVAILABLE',
   JETSTREAM: 'ERR_MULTIPROC_JETSTREAM',
 } as const;
@@ -349,7 +351,7 @@ export class ProcessExitedError extends IpcError {
   readonly exitCode: number | null;
   /** The signal that ended the process, or null. */
   readonly signal: NodeJS.Signals | null;
-  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  /** An `ExitReason`: 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory', 'launch-failed' or 'hung'. */
   readonly reason: string;
   constructor(message: string, exit: { code: number | null; signal: NodeJS.Signals | null; reason: string }, options?: { cause?: unknown }) {
     super(codes.PROCESS_EXITED, message, options);
@@ -381,6 +383,27 @@ export class PeerClosedError extends IpcError {
 }
 
 /**
+ * A supervisor gave up: a child could not be started, or children exited
+ * more than `maxRestarts` times within `period` ms. Its children were
+ * stopped. `child` names the child whose exit (or failed start) tipped it
+ * over; `cause` is that child's error, when known.
+ */
+export class SupervisorFailedError extends IpcError {
+  /** The supervisor's name. */
+  readonly supervisor: string;
+  /** The child (`name#index`) whose exit or failed start made it give up. */
+  readonly child: string | undefined;
+  /** Restarts within the last `period` ms when it gave up. */
+  readonly restarts: number;
+  constructor(message: string, info: { supervisor: string; child?: string; restarts: number }, options?: { cause?: unknown }) {
+    super(codes.SUPERVISOR_FAILED, message, options);
+    this.supervisor = info.supervisor;
+    this.child = info.child;
+    this.restarts = info.restarts;
+  }
+}
+
+/**
  * No NATS server could be reached (refused, unresolvable, timed out), or the
  * connection was lost for good (reconnect attempts used up). `servers` lists
  * what was tried; `cause` is the client's own error.
@@ -391,6 +414,34 @@ export class NatsUnavailableError extends IpcError {
   constructor(message: string, servers: readonly string[], options?: { cause?: unknown }) {
     super(codes.NATS_UNAVAILABLE, message, options);
     this.servers = servers;
+  }
+}
+
+/**
+ * A pool worker process ended (killed, crashed, out of memory, exited, or
+ * never started) while it ran a task, and the task was not retried (or ran
+ * out of retries). `reason` classifies the exit like {@link ProcessExitedError};
+ * `cause` is the error the worker reported, when it reported one.
+ */
+export class WorkerExitedError extends IpcError {
+  /** Exit code, or null when a signal ended the worker or it never started. */
+  readonly exitCode: number | null;
+  /** The signal that ended the worker, or null. */
+  readonly signal: NodeJS.Signals | null;
+  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  readonly reason: string;
+  /** The worker's process id, when it started. */
+  readonly pid: number | undefined;
+  constructor(
+    message: string,
+    exit: { code: number | null; signal: NodeJS.Signals | null; reason: string; pid?: number | undefined },
+    options?: { cause?: unknown },
+  ) {
+    super(codes.WORKER_EXITED, message, options);
+    this.exitCode = exit.code;
+    this.signal = exit.signal;
+    this.reason = exit.reason;
+    this.pid = exit.pid;
   }
 }
 

@@ -53,6 +53,8 @@ export {
   ProtocolError,
   ProcessExitedError,
   PeerClosedError,
+  SupervisorFailedError,
+  WorkerExitedError,
   NatsUnavailableError,
   JetStreamError,
   codes,
@@ -73,6 +75,29 @@ export { ShmRing, ShmRingDuplex } from './channel/transports/shm-ring.js';
 export type { ShmRingCommitOptions, ShmRingCreateOptions, ShmRingMode, ShmRingOpenOptions, ShmRingRole, ShmRingSyncOptions } from './channel/transports/shm-ring.js';
 export { FileChannel } from './channel/transports/file-channel.js';
 export type { FileReaderOptions, FileWriterOptions, OffsetStore } from './channel/transports/file-channel.js';
+export { Supervisor } from './supervisor/supervisor.js';
+export type {
+  SupervisorOptions,
+  SupervisorState,
+  SupervisorSnapshot,
+  SupervisorEvents,
+  ChildSpec,
+  ChildState,
+  ChildInfo,
+  ChildEvent,
+  ChildExitEvent,
+  RestartStrategy,
+  RestartType,
+  HeartbeatOptions,
+} from './supervisor/supervisor.js';
+export { connectRole, roleChannel, serveRole } from './supervisor/child.js';
+export { Pool } from './pool/pool.js';
+export type { PoolOptions, PoolStats, PoolTransport, RunOptions, MapOptions } from './pool/pool.js';
+export type { LatencySummary } from './pool/histogram.js';
+export { taskContext } from './pool/context.js';
+export type { TaskContext } from './pool/context.js';
+export { listResources, statResource, cleanResources } from './resources/inspect.js';
+export type { ResourceInfo, ResourceStat, ResourceKind, CleanOptions, CleanResult } from './resources/inspect.js';
 export { Nats } from './nats/connection.js';
 export type { NatsConnectOptions, NatsReconnectOptions, NatsState } from './nats/connection.js';
 export { NatsChannel, NATS_HEADER_RESERVE } from './channel/transports/nats.js';

@@ -155,8 +155,11 @@ export interface NativeAddon {
   unixConnect(path: string): number;
 
   // file_lock.cc
-  /** flock(fd, LOCK_EX), without LOCK_NB when `wait`. False when another open file description holds the lock. */
-  fileLock(fd: number, wait: boolean): boolean;
+  /**
+   * flock(fd, LOCK_EX), or LOCK_SH when `shared`; without LOCK_NB when `wait`.
+   * False when another open file description holds a conflicting lock.
+   */
+  fileLock(fd: number, wait: boolean, shared?: boolean): boolean;
   fileUnlock(fd: number): void;
 }
 

@@ -25,6 +25,7 @@ import type { CreationMode } from '../shm/shared-memory.js';
 import { fstatSync, readFileSync } from 'node:fs';
 import type { Backend, MessageQueueStat } from './backend.js';
 import { mqOpenError } from './limits.js';
+import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../resources/registry.js';
 
 /** Bytes of the type header in every message. */
 const HEADER = native.MQ_HEADER;
@@ -69,6 +70,8 @@ export class PosixBackend implements Backend {
   #stashBytes = 0;
   #readers: Sleeper[] = [];
   #writers: Sleeper[] = [];
+  /** This process's lock on the queue's registry record. */
+  #hold: Hold | undefined;
 
   constructor(name: string, p: PosixParams) {
     this.name = name;
@@ -81,9 +84,14 @@ export class PosixBackend implements Backend {
     const maxmsg = wantsAttr ? p.capacity || p.defaults.capacity : 0;
     const msgsize = wantsAttr ? (p.maxMessageSize || p.defaults.maxMessageSize) + HEADER : 0;
     const create = (): number => native.mqOpen(path, rw | native.O_CREAT | native.O_EXCL, p.mode, maxmsg, msgsize);
+    // An opener holds the record before it opens: no sweep removes the queue under it.
+    const openExisting = (): number => {
+      this.#hold = recordOpened('mqueue', name);
+      return native.mqOpen(path, rw, 0, 0, 0);
+    };
     try {
       if (p.creation === 'open') {
-        mqd = native.mqOpen(path, rw, 0, 0, 0);
+        mqd = openExisting();
       } else {
         if (p.creation === 'purgeAndCreate') {
           try {
@@ -97,10 +105,12 @@ export class PosixBackend implements Backend {
           owner = true;
         } catch (err) {
           if (p.creation !== 'openOrCreate' || (err as { code?: string }).code !== 'EEXIST') throw err;
-          mqd = native.mqOpen(path, rw, 0, 0, 0);
+          mqd = openExisting();
         }
       }
     } catch (err) {
+      releaseHold(this.#hold);
+      this.#hold = undefined;
       throw mqOpenError(err, name, maxmsg, msgsize, p.creation !== 'open');
     }
     this.#mqd = mqd;
@@ -109,12 +119,23 @@ export class PosixBackend implements Backend {
       native.mqGetattr(mqd, this.#out);
     } catch (err) {
       this.#release();
+      releaseHold(this.#hold);
       throw systemError(err, 'POSIX message queue', path);
     }
     this.#capacity = this.#out[0]!;
     this.#msgsize = this.#out[1]!;
+    if (owner) {
+      let ino: number | undefined;
+      try {
+        ino = fstatSync(mqd).ino;
+      } catch {
+        // recorded without identity
+      }
+      this.#hold = recordCreated('mqueue', name, { ...(ino === undefined ? {} : { ino }), size: this.#capacity * this.#msgsize });
+    }
     if (this.#msgsize <= HEADER) {
       this.#release();
+      releaseHold(this.#hold);
       throw new IncompatibleError(
         `POSIX message queue '${path}' carries messages of at most ${this.#msgsize} bytes, too small for the ${HEADER}-byte type header`,
       );
@@ -132,6 +153,7 @@ export class PosixBackend implements Backend {
   }
 
   disown(): void {
+    if (this.#owner) recordDisowned(this.#hold);
     this.#owner = false;
   }
 
@@ -326,6 +348,12 @@ export class PosixBackend implements Backend {
     } finally {
       this.#owner = false;
     }
+    if (this.#hold !== undefined) {
+      recordRemoved(this.#hold);
+      this.#hold = undefined;
+    } else {
+      recordUnlinked('mqueue', this.name);
+    }
   }
 
   close(graceful: boolean): void {
@@ -345,6 +373,8 @@ export class PosixBackend implements Backend {
     this.#stash = [];
     this.#stashBytes = 0;
     this.#release();
+    const hold = this.#hold;
+    this.#hold = undefined;
     if (this.#owner) {
       this.#owner = false;
       try {
@@ -352,6 +382,9 @@ export class PosixBackend implements Backend {
       } catch {
         // removed by someone else already: the goal is reached
       }
+      recordRemoved(hold);
+    } else {
+      releaseHold(hold);
     }
   }
 

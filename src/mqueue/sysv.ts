@@ -30,6 +30,7 @@ import { SharedMemory, type CreationMode } from '../shm/shared-memory.js';
 import { arm, ring, sleep, type Backend, type MessageQueueStat } from './backend.js';
 import { sysvError } from './limits.js';
 import { sysvKey } from './sysv-key.js';
+import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../resources/registry.js';
 
 const MAGIC = 0x5653504d; // 'MPSV'
 const VERSION = 1;
@@ -89,6 +90,8 @@ export class SysvBackend implements Backend {
   readonly #statOut = new Float64Array(new ArrayBuffer(96));
   #owner: boolean;
   #closed = false;
+  /** This process's lock on the kernel queue's registry record (the control segment has its own). */
+  #hold: Hold | undefined;
 
   constructor(name: string, p: SysvParams) {
     this.name = name;
@@ -106,7 +109,14 @@ export class SysvBackend implements Backend {
       }
     }
     if (shm === undefined) {
-      shm = SharedMemory.open(segName);
+      // Held before the open: no sweep removes the queue under us.
+      this.#hold = recordOpened('msg', name);
+      try {
+        shm = SharedMemory.open(segName);
+      } catch (err) {
+        releaseHold(this.#hold);
+        throw err;
+      }
       this.#shm = shm;
       this.#buffer = shm.buffer;
       this.#i32 = new Int32Array(this.#buffer);
@@ -115,6 +125,7 @@ export class SysvBackend implements Backend {
         this.#attach(segName);
       } catch (err) {
         shm.close();
+        releaseHold(this.#hold);
         throw err;
       }
       this.id = this.#i32[W_ID]!;
@@ -143,6 +154,7 @@ export class SysvBackend implements Backend {
     }
     this.id = id;
     this.maxMessageSize = p.maxMessageSize;
+    this.#hold = recordCreated('msg', name, { id, key: this.key, ...(p.capacityBytes > 0 ? { size: p.capacityBytes } : {}) });
     const i = this.#i32;
     i[W_ID] = id;
     i[W_KEY] = this.key;
@@ -198,6 +210,7 @@ export class SysvBackend implements Backend {
   }
 
   disown(): void {
+    if (this.#owner) recordDisowned(this.#hold);
     this.#owner = false;
     this.#shm.disown();
   }
@@ -322,18 +335,29 @@ export class SysvBackend implements Backend {
     } catch (err) {
       throw sysvError(err, this.name, this.key);
     }
+    if (this.#hold !== undefined) {
+      recordRemoved(this.#hold);
+      this.#hold = undefined;
+    } else {
+      recordUnlinked('msg', this.name);
+    }
     this.#shm.unlink();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    const hold = this.#hold;
+    this.#hold = undefined;
     if (this.#owner) {
       try {
         this.#remove();
       } catch {
         // removed by someone else already: the goal is reached
       }
+      recordRemoved(hold);
+    } else {
+      releaseHold(hold);
     }
     this.#shm.close();
   }

@@ -20,12 +20,13 @@ using v8::Value;
 
 namespace {
 
-// flock(fd, wait) -> true when locked (exclusively), false when another
-// description holds it and `wait` is false.
+// flock(fd, wait, shared) -> true when locked (exclusively, or shared when
+// `shared`), false when another description holds a conflicting lock and
+// `wait` is false.
 void Lock(const FunctionCallbackInfo<Value>& args) {
   int32_t fd;
   if (!GetInt32(args, 0, &fd)) return;
-  int op = LOCK_EX | (args[1]->IsTrue() ? 0 : LOCK_NB);
+  int op = (args[2]->IsTrue() ? LOCK_SH : LOCK_EX) | (args[1]->IsTrue() ? 0 : LOCK_NB);
   for (;;) {
     if (flock(fd, op) == 0) return args.GetReturnValue().Set(true);
     if (errno == EINTR) continue;

@@ -6,5 +6,6 @@
 export { parent, parentChannel, ready, onShutdown, ParentPort } from './child.js';
 export type { ShutdownHandler, ParentChannelOptions } from './child.js';
 export { registerTransport } from './transports.js';
+export { connectRole, roleChannel, serveRole } from '../supervisor/child.js';
 export type { ChannelDescriptor, DescribeContext, OpenContext, TransportRegistration } from './transports.js';
 export type { Channel, Sender, Receiver, SendOptions, ReceiveOptions, Message, ChannelStats, ChannelTraits } from '../channel/channel.js';

@@ -77,6 +77,10 @@ export class ChildRuntime {
       case 'shutdown':
         void this.shutdown(m.timeout);
         break;
+      case 'ping':
+        // Answered from the event loop: a child stuck in synchronous code cannot answer.
+        if (typeof m.seq === 'number') this.control.sendSystem({ kind: 'pong', seq: m.seq });
+        break;
       default:
         break;
     }

@@ -3,7 +3,7 @@
  * socket pair on the child's fd 3, framed by StreamChannel, encoded with the
  * `structured` codec.
  *
- * The library's own messages (hello, started, ready, error, shutdown) travel
+ * The library's own messages (hello, started, ready, error, shutdown, ping) travel
  * as frames of the reserved type {@link SYSTEM_TYPE}; they are taken out
  * before the inbox, so user code sees only its own messages and may use every
  * other type. `close()` / `destroy()` by user code end only its view: the
@@ -43,7 +43,9 @@ export type SystemMessage =
   | { kind: 'started' }
   | { kind: 'ready'; value: unknown }
   | { kind: 'error'; error: SerializedError; origin: string; phase: 'load' | 'run' }
-  | { kind: 'shutdown'; timeout: number };
+  | { kind: 'shutdown'; timeout: number }
+  | { kind: 'ping'; seq: number }
+  | { kind: 'pong'; seq: number };
 
 /** @internal */
 export function serializeError(err: unknown): SerializedError {

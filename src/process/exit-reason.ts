@@ -17,12 +17,15 @@ import { typeError } from '../errors.js';
  *   (see {@link ChildHandle} for how that is told apart from an ordinary SIGKILL);
  * - `'launch-failed'`: the process never ran the module: the spawn itself failed (ENOENT,
  *   EACCES, a missing `cwd`), Node refused its arguments, or importing the module failed
- *   before the child called `ready()`.
+ *   before the child called `ready()`;
+ * - `'hung'`: the child stopped answering heartbeats (`handle.ping()`) and its
+ *   supervisor killed it (SIGKILL). Only a `Supervisor` reports it: neither
+ *   {@link exitReason} nor a `ChildHandle` on its own returns it.
  */
-export type ExitReason = 'clean-exit' | 'error-exit' | 'killed' | 'crashed' | 'out-of-memory' | 'launch-failed';
+export type ExitReason = 'clean-exit' | 'error-exit' | 'killed' | 'crashed' | 'out-of-memory' | 'launch-failed' | 'hung';
 
 /** Every {@link ExitReason}, in a stable order. */
-export const exitReasons: readonly ExitReason[] = ['clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory', 'launch-failed'];
+export const exitReasons: readonly ExitReason[] = ['clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory', 'launch-failed', 'hung'];
 
 /** Signals whose default action means the process faulted (Chromium's PROCESS_CRASHED set). */
 const CRASH_SIGNALS = new Set<string>(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGTRAP', 'SIGSYS']);

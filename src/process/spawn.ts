@@ -22,17 +22,20 @@ import type { Channel } from '../channel/channel.js';
 import { resolveCodec, type CodecOption } from '../channel/codec.js';
 import { validateMaxMessageSize } from '../channel/base-channel.js';
 import {
+  AbortError,
   ProcessExitedError,
   TimeoutError,
   typeError,
   validateBoolean,
   validateOptions,
+  validateSignal,
   validateString,
   validateTimeout,
 } from '../errors.js';
 import { ControlChannel, deserializeError, type SystemMessage } from './control.js';
 import { exitReason, type ExitReason } from './exit-reason.js';
 import { SocketPairChannel } from './socket-pair-channel.js';
+import { registryEnvKeys, sweep, treeId } from '../resources/registry.js';
 import { describeChannel, transportOf, type ChannelDescriptor, type DescribeContext, type StreamDescriptor } from './transports.js';
 
 /** A channel that spawn() creates as its own socket pair. */
@@ -354,6 +357,8 @@ export class ChildHandle {
   #lastError: { error: Error; phase: 'load' | 'run' } | undefined;
   #tail = '';
   #sentKill = false;
+  #pingSeq = 0;
+  readonly #pings = new Map<number, () => void>();
   #closing: Promise<ChildExit> | undefined;
   readonly #controlEnded: Promise<void>;
   #stderrEnded: Promise<void> = Promise.resolve();
@@ -527,6 +532,46 @@ export class ChildHandle {
     return exit;
   }
 
+  /**
+   * Asks the child's event loop for a sign of life over the control channel
+   * and resolves with the round trip in milliseconds. The child's runtime
+   * answers by itself; a child stuck in synchronous code (`while (true) {}`)
+   * cannot, so the ping times out. The Supervisor's heartbeat uses this.
+   *
+   * Errors (rejections): `ERR_MULTIPROC_TIMEOUT` (no answer within `timeout`,
+   * default 5000), `ABORT_ERR`, `ERR_MULTIPROC_PROCESS_EXITED` (the child
+   * exited or never started), `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`.
+   */
+  async ping(options?: { timeout?: number; signal?: AbortSignal }): Promise<number> {
+    const o = validateOptions<{ timeout: number; signal: AbortSignal }>(options, 'options', ['timeout', 'signal']);
+    const timeout = o.timeout === undefined ? 5000 : validateTimeout(o.timeout);
+    const signal = validateSignal(o.signal);
+    signal?.throwIfAborted();
+    const gone = (): ProcessExitedError =>
+      new ProcessExitedError(`child '${this.name}' has exited`, this.#exit ?? { code: null, signal: null, reason: 'launch-failed' });
+    if (this.#control === undefined || this.#exiting) throw gone();
+    const seq = ++this.#pingSeq;
+    const start = performance.now();
+    return new Promise<number>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        this.#pings.delete(seq);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve(performance.now() - start);
+        else reject(err);
+      };
+      const onAbort = (): void => done(new AbortError(undefined, { cause: signal?.reason }));
+      const timer = timeout === Infinity ? undefined : setTimeout(() => done(new TimeoutError(`child '${this.name}' did not answer a ping within ${timeout} ms`, timeout)), timeout);
+      timer?.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pings.set(seq, () => done());
+      void this.exited.then(() => {
+        if (this.#pings.has(seq)) done(gone());
+      });
+      this.#control!.sendSystem({ kind: 'ping', seq });
+    });
+  }
+
   /** Same as `close()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
@@ -566,6 +611,9 @@ export class ChildHandle {
         break;
       case 'error':
         this.#lastError = { error: deserializeError(m.error), phase: m.phase };
+        break;
+      case 'pong':
+        this.#pings.get(m.seq)?.();
         break;
       default:
         break;
@@ -614,6 +662,15 @@ export class ChildHandle {
     if (error !== undefined) exit.error = error;
     if (tail !== undefined) exit.stderrTail = tail;
     this.#exit = exit;
+    if (this.pid !== undefined) {
+      // The child is gone: remove what it (or another dead process of this
+      // tree) owned and nobody holds any more, before anyone sees the exit.
+      try {
+        sweep({ tree: treeId(), pid: this.pid });
+      } catch {
+        // the registry is a safety net; never fail an exit over it
+      }
+    }
     const status = signal !== null ? `signal ${signal}` : code !== null ? `code ${code}` : (spawnError?.message ?? 'no exit status');
     this.#settleReady(
       new ProcessExitedError(`child '${this.name}'${this.pid !== undefined ? ` (pid ${this.pid})` : ''} exited before it was ready: ${reason} (${status})`, exit, { cause: error }),
@@ -624,6 +681,15 @@ export class ChildHandle {
     }
     this.#resolveExited(exit);
   }
+}
+
+/** The child's environment, with what keeps it in this registry and process tree. */
+function registryEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  treeId();
+  if (env === undefined) return process.env;
+  const out = { ...env };
+  for (const k of registryEnvKeys) if (out[k] === undefined && process.env[k] !== undefined) out[k] = process.env[k];
+  return out;
 }
 
 /**
@@ -738,7 +804,7 @@ export function spawn(module: string | URL, options?: SpawnOptions): ChildHandle
     argv,
     stdio: stdio as StdioOptions,
     stdioSpec,
-    env: o.env ?? process.env,
+    env: registryEnv(o.env),
     cwd: o.cwd,
     hello,
     streams,

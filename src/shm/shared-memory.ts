@@ -5,6 +5,7 @@
 import { closeSync, fstatSync, ftruncateSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { native } from '../binding/native.js';
+import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../resources/registry.js';
 import {
   BusyError,
   ClosedError,
@@ -83,13 +84,16 @@ export class SharedMemory {
   #buffer: SharedArrayBuffer | undefined;
   #windows: SharedArrayBuffer[] = [];
   #closed = false;
+  /** This process's lock on the segment's registry record (see src/resources/registry.ts). */
+  #hold: Hold | undefined;
 
-  private constructor(name: string, size: number, owner: boolean, readOnly: boolean, buffer: SharedArrayBuffer | undefined) {
+  private constructor(name: string, size: number, owner: boolean, readOnly: boolean, buffer: SharedArrayBuffer | undefined, hold: Hold | undefined) {
     this.#name = name;
     this.#size = size;
     this.#owner = owner;
     this.#readOnly = readOnly;
     this.#buffer = buffer;
+    this.#hold = hold;
   }
 
   /**
@@ -127,7 +131,8 @@ export class SharedMemory {
     try {
       ftruncateSync(fd, size);
       const buffer = size <= maxBufferSize ? native.map(fd, 0, size, native.PROT_READ | native.PROT_WRITE, native.MAP_SHARED) : undefined;
-      return new SharedMemory(shmName, size, true, false, buffer);
+      const st = fstatSync(fd);
+      return new SharedMemory(shmName, size, true, false, buffer, recordCreated('shm', shmName, { size, ino: st.ino, dev: st.dev }));
     } catch (err) {
       try {
         native.shmUnlink(shmName);
@@ -155,12 +160,16 @@ export class SharedMemory {
   }
 
   static #openExisting(shmName: string, size: number | undefined, readOnly: boolean): SharedMemory {
+    // Held before the open: no sweep can remove the segment under us.
+    const hold = recordOpened('shm', shmName);
     let fd: number;
     try {
       fd = native.shmOpen(shmName, readOnly ? native.O_RDONLY : native.O_RDWR, 0);
     } catch (err) {
+      releaseHold(hold);
       throw systemError(err, 'shared memory', shmName);
     }
+    let ok = false;
     try {
       const actual = fstatSync(fd).size;
       if (size !== undefined && actual !== size) {
@@ -176,11 +185,14 @@ export class SharedMemory {
       const prot = native.PROT_READ | native.PROT_WRITE;
       const flags = readOnly ? native.MAP_PRIVATE : native.MAP_SHARED;
       const buffer = actual <= maxBufferSize ? native.map(fd, 0, actual, prot, flags) : undefined;
-      return new SharedMemory(shmName, actual, false, readOnly, buffer);
+      const shm = new SharedMemory(shmName, actual, false, readOnly, buffer, hold);
+      ok = true;
+      return shm;
     } catch (err) {
       throw systemError(err, 'shared memory', shmName);
     } finally {
       closeSync(fd);
+      if (!ok) releaseHold(hold);
     }
   }
 
@@ -268,6 +280,7 @@ export class SharedMemory {
    * segment outlives this process until someone calls `unlink()`.
    */
   disown(): void {
+    if (this.#owner) recordDisowned(this.#hold);
     this.#owner = false;
   }
 
@@ -286,6 +299,12 @@ export class SharedMemory {
       this.#owner = false;
     }
     this.#unlinked = true;
+    if (this.#hold !== undefined) {
+      recordRemoved(this.#hold);
+      this.#hold = undefined;
+    } else {
+      recordUnlinked('shm', this.#name);
+    }
   }
 
   /**
@@ -306,6 +325,8 @@ export class SharedMemory {
     this.#closed = true;
     for (const b of [this.#buffer, ...this.#windows]) if (b !== undefined) native.release(b);
     this.#windows = [];
+    const hold = this.#hold;
+    this.#hold = undefined;
     if (this.#owner && !this.#unlinked) {
       try {
         native.shmUnlink(this.#name);
@@ -313,6 +334,9 @@ export class SharedMemory {
         // someone else removed it already: the goal is reached
       }
       this.#unlinked = true;
+      recordRemoved(hold);
+    } else {
+      releaseHold(hold);
     }
   }
 

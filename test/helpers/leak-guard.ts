@@ -6,11 +6,19 @@ import { afterEach } from 'node:test';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { TEST_PREFIX, issuedNames } from './names.js';
 import { sysvKey } from '../../src/mqueue/sysv-key.js';
+import { isRecordFile, registryPath } from '../../src/resources/registry.js';
 
 function ours(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const mine = `-${process.pid}-`;
   return readdirSync(dir).filter((n) => n.includes(TEST_PREFIX) && n.includes(mine));
+}
+
+/** Registry records (src/resources/registry.ts) of our objects; the directory itself is not a leak. */
+export function recordsLeft(): string[] {
+  const dir = registryPath();
+  if (dir === null) return [];
+  return ours(dir).filter(isRecordFile);
 }
 
 /** Test names whose System V message queue (by key, see MessageQueue.sysvKey) still exists: what `ipcs -q` would show. */
@@ -61,10 +69,12 @@ export function leakGuard(options: { allowChildren?: () => Iterable<number> } = 
     const shm = ours('/dev/shm');
     const mq = ours('/dev/mqueue');
     const msg = sysvQueuesLeft();
+    const records = recordsLeft();
     const problems: string[] = [];
     if (shm.length > 0) problems.push(`left in /dev/shm: ${shm.join(', ')}`);
     if (mq.length > 0) problems.push(`left in /dev/mqueue: ${mq.join(', ')}`);
     if (msg.length > 0) problems.push(`System V message queues left (ipcs -q): ${msg.join(', ')}`);
+    if (records.length > 0) problems.push(`registry records left: ${records.join(', ')}`);
     if (children.length > 0) problems.push(`child processes still alive: ${children.join(', ')}`);
     if (problems.length > 0) {
       for (const c of children) {

@@ -11,7 +11,7 @@ leakGuard();
 const OOM_TAIL = '\n<--- JS stacktrace --->\n\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory\n----- Native stack trace -----\n';
 
 test('exitReason classifies exit statuses', () => {
-  assert.deepEqual(exitReasons, ['clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory', 'launch-failed']);
+  assert.deepEqual(exitReasons, ['clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory', 'launch-failed', 'hung']);
   assert.equal(exitReason(0, null), 'clean-exit');
   assert.equal(exitReason(1, null), 'error-exit');
   assert.equal(exitReason(255, null), 'error-exit');

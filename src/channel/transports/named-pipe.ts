@@ -9,6 +9,8 @@
  * descriptor then goes to a StreamChannel over net.Socket, like a Pipe's.
  */
 import { lstatSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../../resources/registry.js';
 import { native } from '../../binding/native.js';
 import { ClosedError, IncompatibleError, validateBoolean, validateInteger, validateOneOf, validateOptions, validatePath, validateSignal, validateTimeout } from '../../errors.js';
 import type { CreationMode } from '../../shm/shared-memory.js';
@@ -163,10 +165,13 @@ export class NamedPipe {
   #owner: boolean;
   #closing: Promise<void> | undefined;
   readonly #channels = new Set<PipeChannel<any>>();
+  /** This process's lock on the FIFO's registry record. */
+  #hold: Hold | undefined;
 
-  private constructor(path: string, owner: boolean) {
+  private constructor(path: string, owner: boolean, hold: Hold | undefined) {
     this.#path = path;
     this.#owner = owner;
+    this.#hold = hold;
     if (owner) ownPath(this);
   }
 
@@ -208,7 +213,14 @@ export class NamedPipe {
       if (creation === 'openOrCreate' && isCode(err, 'EEXIST')) return NamedPipe.open(file);
       throw fifoError(err, file);
     }
-    return new NamedPipe(file, true);
+    let hold: Hold | undefined;
+    try {
+      const st = lstatSync(file);
+      hold = recordCreated('fifo', resolvePath(file), { ino: st.ino, dev: st.dev });
+    } catch {
+      // removed at once by someone else: nothing to record
+    }
+    return new NamedPipe(file, true, hold);
   }
 
   /**
@@ -220,8 +232,15 @@ export class NamedPipe {
    */
   static open(path: string | URL): NamedPipe {
     const file = validatePath(path);
-    checkIsFifo(file);
-    return new NamedPipe(file, false);
+    // Held before the check: no sweep removes the FIFO while this object uses it.
+    const hold = recordOpened('fifo', resolvePath(file));
+    try {
+      checkIsFifo(file);
+    } catch (err) {
+      releaseHold(hold);
+      throw err;
+    }
+    return new NamedPipe(file, false, hold);
   }
 
   /** The FIFO's path. */
@@ -327,6 +346,7 @@ export class NamedPipe {
 
   /** Gives up ownership: `close()` will no longer remove the path. */
   disown(): void {
+    if (this.#owner) recordDisowned(this.#hold);
     this.#owner = false;
     owned.delete(this);
   }
@@ -338,22 +358,35 @@ export class NamedPipe {
    * Errors: `ENOENT` (already removed), `EACCES`, `EPERM`.
    */
   unlink(): void {
-    this.disown();
+    this.#owner = false;
+    owned.delete(this);
     try {
       unlinkSync(this.#path);
     } catch (err) {
       throw fifoError(err, this.#path);
     }
+    this.#dropRecord();
   }
 
   /** Removes the path if this object owns it; never throws. @internal */
   unlinkIfOwner(): void {
     if (!this.#owner) return;
-    this.disown();
+    this.#owner = false;
+    owned.delete(this);
     try {
       unlinkSync(this.#path);
     } catch {
       // someone else removed it already: the goal is reached
+    }
+    this.#dropRecord();
+  }
+
+  #dropRecord(): void {
+    if (this.#hold !== undefined) {
+      recordRemoved(this.#hold);
+      this.#hold = undefined;
+    } else {
+      recordUnlinked('fifo', resolvePath(this.#path));
     }
   }
 
@@ -366,6 +399,8 @@ export class NamedPipe {
     this.#closing ??= (async () => {
       this.unlinkIfOwner();
       await Promise.allSettled([...this.#channels].map((c) => c.close()));
+      releaseHold(this.#hold);
+      this.#hold = undefined;
     })();
     return this.#closing;
   }

@@ -53,6 +53,7 @@ import {
 } from './socket-common.js';
 import { SocketServer, type SocketConnection } from './socket-server.js';
 import { connectUdp, listenUdp } from './udp.js';
+import { recordCreated, recordRemoved, type Hold } from '../../resources/registry.js';
 
 /** Options of {@link Socket.listen}. */
 export interface SocketListenOptions<T> extends ChannelOptions<T> {
@@ -315,6 +316,8 @@ interface OwnedFile {
   path: string;
   dev: number;
   ino: number;
+  /** This process's lock on the socket file's registry record. */
+  hold?: Hold | undefined;
 }
 
 /** Socket files this process created, removed at exit if still ours. */
@@ -338,6 +341,8 @@ function removeOwned(f: OwnedFile): void {
   } catch {
     // gone already, or the directory is no longer ours to change
   }
+  recordRemoved(f.hold);
+  f.hold = undefined;
 }
 
 function trackFile(f: OwnedFile): void {
@@ -407,7 +412,8 @@ async function bindUnix(target: Extract<Target, { kind: 'unix' }>, mode: number,
       chmodSync(target.path, mode);
       st = lstatSync(target.path);
     }
-    const owned = { path: resolvePath(target.path), dev: st.dev, ino: st.ino };
+    const path = resolvePath(target.path);
+    const owned: OwnedFile = { path, dev: st.dev, ino: st.ino, hold: recordCreated('socket', path, { ino: st.ino, dev: st.dev }) };
     trackFile(owned);
     return { fd, owned };
   }

@@ -1,0 +1,132 @@
+/**
+ * One benchmark case in this (fresh) process; prints one JSON line:
+ *   node dist/bench/pool/case.js <case> <impl> <json params>
+ * Cases: 'tiny' (many tiny tasks, all submitted at once), 'f64' (tasks with a
+ * 1 MiB Float64Array argument), 'rpc' (sequential round trips of a trivial call).
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import Tinypool from 'tinypool';
+import workerpool from 'workerpool';
+import { Pool, ShmRing, connect, spawn } from '../../src/index.js';
+
+const [kind, impl, paramsJson] = process.argv.slice(2) as [string, string, string];
+const params = JSON.parse(paramsJson) as { tasks: number; size: number; calls: number; elements: number; inFlight: number };
+const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
+const tasksPath = here('./tasks.js');
+
+interface Runner {
+  run(fn: string, arg: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+function makeRunner(): Runner {
+  switch (impl) {
+    case 'multiproc-ring':
+    case 'multiproc-stream': {
+      const pool = new Pool({ module: tasksPath, size: params.size, transport: impl === 'multiproc-ring' ? 'shm-ring' : 'stream' });
+      return { run: (fn, arg) => pool.run(fn, [arg]), close: () => pool.close() };
+    }
+    case 'piscina': {
+      const pool = new Piscina({ filename: tasksPath, minThreads: params.size, maxThreads: params.size });
+      return { run: (fn, arg) => pool.run(arg, { name: fn }), close: () => pool.destroy() };
+    }
+    case 'tinypool': {
+      const pool = new Tinypool({ filename: tasksPath, minThreads: params.size, maxThreads: params.size });
+      return { run: (fn, arg) => pool.run(arg, { name: fn }), close: () => pool.destroy() };
+    }
+    case 'workerpool': {
+      const pool = workerpool.pool(here('./workerpool-worker.js'), { minWorkers: params.size, maxWorkers: params.size, workerType: 'thread' });
+      return { run: (fn, arg) => pool.exec(fn, [arg]) as unknown as Promise<unknown>, close: async () => void (await pool.terminate()) };
+    }
+    case 'workerpool-process': {
+      const pool = workerpool.pool(here('./workerpool-worker.js'), { minWorkers: params.size, maxWorkers: params.size, workerType: 'process' });
+      return { run: (fn, arg) => pool.exec(fn, [arg]) as unknown as Promise<unknown>, close: async () => void (await pool.terminate()) };
+    }
+  }
+  throw new Error(`unknown implementation ${impl}`);
+}
+
+async function poolCase(): Promise<Record<string, number>> {
+  const runner = makeRunner();
+  try {
+    const arg = kind === 'f64' ? new Float64Array(params.elements).fill(1) : 3;
+    const fn = kind === 'f64' ? 'sum' : 'square';
+    const expected = kind === 'f64' ? params.elements : 9;
+    // Warm-up: every worker started and ran a few tasks.
+    await Promise.all(Array.from({ length: params.size * 4 }, () => runner.run(fn, arg)));
+    const t0 = performance.now();
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < params.tasks; i++) all.push(runner.run(fn, arg));
+    const results = await Promise.all(all);
+    const seconds = (performance.now() - t0) / 1000;
+    if (results.some((r) => r !== expected)) throw new Error(`${impl}: wrong result`);
+    return { tasksPerSecond: params.tasks / seconds, seconds };
+  } finally {
+    await runner.close();
+  }
+}
+
+async function rpcCase(): Promise<Record<string, number>> {
+  const peer = here('./rpc-peer.js');
+  const calls = params.calls;
+  let call: (x: number) => Promise<unknown>;
+  let cleanup: () => Promise<void>;
+  if (impl === 'fork') {
+    const child = fork(peer, ['fork'], { stdio: 'inherit' });
+    // Replies come in order: a FIFO of waiting callers.
+    const waiting: Array<(m: unknown) => void> = [];
+    let head = 0;
+    child.on('message', (m) => waiting[head++]!(m));
+    await new Promise((r) => child.once('spawn', r));
+    call = (x) =>
+      new Promise((resolve) => {
+        waiting.push(resolve);
+        child.send(x);
+      });
+    cleanup = async () => {
+      child.kill();
+      await new Promise((r) => child.once('exit', r));
+    };
+  } else {
+    const name = `mpbench-rpc-${process.pid}`;
+    const ring = impl === 'ring' ? ShmRing.createDuplex(name, { capacity: 1 << 20 }) : undefined;
+    const h = spawn(peer, { args: impl === 'ring' ? ['ring', name] : ['stream'], ...(impl === 'stream' ? { channels: { rpc: 'stream' } } : {}) });
+    await h.ready;
+    const remote = connect<{ echo(x: number): number }>(ring ?? h.channel('rpc'));
+    call = (x) => remote.echo(x);
+    cleanup = async () => {
+      await h.close();
+      await ring?.close();
+    };
+  }
+  try {
+    for (let i = 0; i < 500; i++) await call(i);
+    // One call at a time: the round-trip latency.
+    let t0 = performance.now();
+    for (let i = 0; i < calls; i++) {
+      if ((await call(i)) !== i) throw new Error('wrong reply');
+    }
+    const seqSeconds = (performance.now() - t0) / 1000;
+    // `inFlight` calls at a time: the throughput when callers do not wait for each other.
+    // (fork IPC has no ids, so its replies are matched in order: each call gets the next reply.)
+    t0 = performance.now();
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < calls) {
+        const i = next++;
+        await call(i);
+      }
+    };
+    await Promise.all(Array.from({ length: params.inFlight }, lane));
+    const parSeconds = (performance.now() - t0) / 1000;
+    return { callsPerSecond: calls / seqSeconds, usPerCall: (seqSeconds * 1e6) / calls, pipelinedCallsPerSecond: calls / parSeconds };
+  } finally {
+    await cleanup();
+  }
+}
+
+const figures = kind === 'rpc' ? await rpcCase() : await poolCase();
+process.stdout.write(JSON.stringify({ kind, impl, ...figures }) + '\n');
+process.exit(0);

@@ -1,0 +1,13 @@
+// The task module every pool of the benchmark runs (piscina and tinypool call these by name too).
+
+/** A tiny task. */
+export function square(x: number): number {
+  return x * x;
+}
+
+/** A task over a large array: its sum. */
+export function sum(a: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+}

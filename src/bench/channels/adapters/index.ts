@@ -1,0 +1,17 @@
+/** Every Node-side mechanism of the channel benchmark, in table order. */
+import type { Adapter } from '../common.js';
+import { baselines } from './baselines.js';
+import { mqueues } from './mqueue.js';
+import { fifo, pipe } from './pipes.js';
+import { fileChannel, shmRing, shmRingSync } from './ring.js';
+import { socketPair } from './socketpair.js';
+import { sockets } from './sockets.js';
+import { memoryMapMutex, sharedMemoryMutex } from './memory.js';
+
+export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair, ...sockets, shmRing, shmRingSync, fileChannel, sharedMemoryMutex, memoryMapMutex];
+
+export function adapterById(id: string): Adapter {
+  const a = adapters.find((x) => x.id === id);
+  if (!a) throw new Error(`unknown mechanism ${id}`);
+  return a;
+}

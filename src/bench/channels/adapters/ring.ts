@@ -1,0 +1,139 @@
+/**
+ * ShmRing.createDuplex (two SPSC rings of 4 MiB, like the C ring) and
+ * FileChannel (two files, one per direction: a FileChannel is one-way).
+ */
+import path from 'node:path';
+import { FileChannel, ShmRing } from '../../../index.js';
+import { fastSend, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
+
+const RING_CAPACITY = 4 << 20;
+
+
+function ringEndpoint(ch: ShmRingDuplexLike): Endpoint {
+  return {
+    send: fastSend(ch),
+    receive: () => {
+      const m = ch.tryReceive();
+      return m !== undefined ? Promise.resolve(m) : ch.receive();
+    },
+    // What a consumer after throughput does: take what is there, wait only when empty.
+    async drain(n) {
+      for (let i = 0; i < n; i++) {
+        if (ch.tryReceive() === undefined) await ch.receive();
+      }
+    },
+    close: () => ch.close(),
+    traits: ch.traits,
+  };
+}
+
+interface ShmRingDuplexLike {
+  readonly traits: BenchTraits;
+  trySend(m: Uint8Array): boolean;
+  send(m: Uint8Array): Promise<void>;
+  tryReceive(): Uint8Array | undefined;
+  receive(): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export const shmRing: Adapter = {
+  id: 'shmring',
+  label: 'ShmRing.createDuplex (two SPSC rings of 4 MiB)',
+  group: 'ours',
+  family: 'ring',
+  maxSize: () => RING_CAPACITY - 16,
+  payload: (size) => new Uint8Array(size).fill(120),
+  ack: () => new Uint8Array(1),
+  async driver(spec) {
+    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: RING_CAPACITY, codec: 'raw' });
+    const { child, exit } = startPartner(spec);
+    return { ep: ringEndpoint(ch as unknown as ShmRingDuplexLike), partnerExit: exit, kill: () => child.kill('SIGKILL') };
+  },
+  async partner(spec) {
+    const ch = ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' });
+    return ringEndpoint(ch as unknown as ShmRingDuplexLike);
+  },
+};
+
+interface SyncRing {
+  trySend(m: Uint8Array): boolean;
+  sendSync(m: Uint8Array, o?: { timeout?: number }): void;
+  tryReceive(): Uint8Array | undefined;
+  receiveSync(o?: { timeout?: number }): Uint8Array;
+}
+
+/** The blocking forms (as in a worker thread that owns its loop): no event-loop wake-up on the path. */
+function syncEndpoint(duplex: { sender: unknown; receiver: unknown; close(): Promise<void> }): Endpoint {
+  const tx = duplex.sender as SyncRing;
+  const rx = duplex.receiver as SyncRing;
+  // Bounded, so a dead peer fails the trial instead of blocking it forever.
+  const timeout = 20_000;
+  return {
+    send: (m) => {
+      if (!tx.trySend(m as Uint8Array)) tx.sendSync(m as Uint8Array, { timeout });
+    },
+    receive: () => Promise.resolve(rx.tryReceive() ?? rx.receiveSync({ timeout })),
+    async drain(n) {
+      for (let i = 0; i < n; i++) if (rx.tryReceive() === undefined) rx.receiveSync({ timeout });
+    },
+    close: () => duplex.close(),
+    traits: (duplex as { traits?: BenchTraits }).traits,
+  };
+}
+
+export const shmRingSync: Adapter = {
+  id: 'shmring-sync',
+  label: 'diagnostic: ShmRing with receiveSync/sendSync on both sides (blocks the thread)',
+  group: 'ours',
+  diagnostic: true,
+  family: 'ring',
+  maxSize: () => RING_CAPACITY - 16,
+  payload: (size) => new Uint8Array(size).fill(120),
+  ack: () => new Uint8Array(1),
+  async driver(spec) {
+    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: RING_CAPACITY, codec: 'raw' });
+    const { child, exit } = startPartner(spec);
+    return { ep: syncEndpoint(ch), partnerExit: exit, kill: () => child.kill('SIGKILL') };
+  },
+  async partner(spec) {
+    return syncEndpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }));
+  },
+};
+
+const files = (dir: string): [string, string] => [path.join(dir, 'ab.mpc'), path.join(dir, 'ba.mpc')];
+
+function fileEndpoint(out: FileChannel<Uint8Array>, input: FileChannel<Uint8Array>): Endpoint {
+  return {
+    send: fastSend(out),
+    receive: () => input.receive(),
+    traits: out.traits,
+    close: async () => {
+      await out.close();
+      await input.close();
+    },
+  };
+}
+
+export const fileChannel: Adapter = {
+  id: 'file',
+  label: 'FileChannel (two files, one per direction)',
+  group: 'ours',
+  maxSize: () => Infinity,
+  payload: (size) => new Uint8Array(size).fill(120),
+  ack: () => new Uint8Array(1),
+  async driver(spec) {
+    const [ab, ba] = files(spec.dir);
+    const opts = { codec: 'raw' as const, maxMessageSize: Math.max(spec.size, 16) };
+    const out = FileChannel.openWriter<Uint8Array>(ab, opts);
+    const input = FileChannel.openReader<Uint8Array>(ba, { ...opts, offsetStore: false });
+    const { child, exit } = startPartner(spec);
+    return { ep: fileEndpoint(out, input), partnerExit: exit, kill: () => child.kill('SIGKILL') };
+  },
+  async partner(spec) {
+    const [ab, ba] = files(spec.dir);
+    const opts = { codec: 'raw' as const, maxMessageSize: Math.max(spec.size, 16) };
+    const input = FileChannel.openReader<Uint8Array>(ab, { ...opts, offsetStore: false });
+    const out = FileChannel.openWriter<Uint8Array>(ba, opts);
+    return fileEndpoint(out, input);
+  },
+};

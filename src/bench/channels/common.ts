@@ -1,0 +1,194 @@
+/**
+ * Shared types of the channel benchmark: what a trial is, what an adapter
+ * (one mechanism) provides, and the small in-process inbox the event-based
+ * baselines use.
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** One trial: one mechanism, one message size, in a fresh process pair. */
+export interface TrialSpec {
+  mechanism: string;
+  size: number;
+  /** Unmeasured round trips before the measured ones. */
+  warmup: number;
+  /** Measured round trips. */
+  roundTrips: number;
+  /** Messages of the one-way run. */
+  count: number;
+  /** Unmeasured one-way messages before it (the receiver reports after them too). */
+  onewayWarmup: number;
+  /** Base of every name this trial creates (queues, segments); unique per trial. */
+  name: string;
+  /** A directory of this trial for FIFOs and socket files; the runner removes it. */
+  dir: string;
+  /** The port the driver listens on (socket rows), for the partner. */
+  port?: number;
+}
+
+/**
+ * The comparison table's columns for one row: a channel's own `traits`
+ * (read from the live channel during the trial), or, for what is not a
+ * multiproc channel (the baselines, shared memory by hand), the adapter's.
+ */
+export interface BenchTraits {
+  mechanism: string;
+  medium: string;
+  unit: string;
+  direction: string;
+  scope: string;
+  use: string;
+}
+
+/** The figures of one trial. */
+export interface TrialFigures {
+  /** The traits of the channel the trial used, when it is a multiproc channel. */
+  traits?: BenchTraits;
+  rtt: { n: number; p50: number; p99: number; mean: number };
+  /** The whole trial, process start to exit, as the runner saw it. */
+  wallSeconds?: number;
+  oneway: { n: number; seconds: number; /** Node rows: until the sender's loop had handed over the last message. */ sendSeconds?: number };
+}
+
+/**
+ * One side of a mechanism. `send` returns undefined when the message was
+ * accepted at once, a promise when the caller must wait (backpressure).
+ */
+export interface Endpoint {
+  send(message: unknown): void | Promise<void>;
+  receive(): Promise<unknown>;
+  /** Receives and drops `n` messages; resolves after the last. */
+  drain?(n: number): Promise<void>;
+  close(): Promise<void>;
+  /** The channel's own traits, when the endpoint is a multiproc channel. */
+  traits?: BenchTraits;
+}
+
+/** What the driver side gets: its endpoint and a way to wait for the partner's end. */
+export interface DriverSide {
+  ep: Endpoint;
+  /** Resolves when the partner has exited (cleanly, or rejects). */
+  partnerExit: Promise<void>;
+  /** Kills the partner at once (on failure). */
+  kill(): void;
+}
+
+export type Group = 'baseline' | 'ours' | 'c';
+/** Which C reference a row is compared with. */
+export type Family = 'pipe' | 'unix' | 'tcp' | 'ring';
+
+export interface Adapter {
+  id: string;
+  /** What it is, for the table. */
+  label: string;
+  group: Group;
+  family?: Family;
+  /** A variant that explains a figure rather than one a user would pick. */
+  diagnostic?: boolean;
+  /** The table's columns, for rows whose endpoints are not multiproc channels. */
+  traits?: BenchTraits;
+  /** Largest message this mechanism can carry here; larger sizes are "n/a". */
+  maxSize(): number;
+  /** The message of `size` bytes this mechanism sends. */
+  payload(size: number): unknown;
+  /** The one-way run's final report from the receiver. */
+  ack(): unknown;
+  /** Driver side: set up, start the partner, return the endpoint. */
+  driver(spec: TrialSpec): Promise<DriverSide>;
+  /** Partner side (in the partner process or worker). */
+  partner(spec: TrialSpec): Promise<Endpoint>;
+}
+
+export const peerPath = fileURLToPath(new URL('./peer.js', import.meta.url));
+
+/** Starts `node peer.js partner <spec>`; extra stdio entries are appended after 0-2. */
+export function startPartner(spec: TrialSpec, extra: StdioOptions[] = []): { child: ChildProcess; exit: Promise<void> } {
+  const stdio = ['ignore', 'ignore', 'inherit', ...extra] as StdioOptions;
+  const child = spawn(process.execPath, [peerPath, 'partner', JSON.stringify(spec)], { stdio });
+  return { child, exit: childExit(child) };
+}
+
+export function childExit(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`partner exited with ${signal ?? `code ${code}`}`));
+    });
+  });
+}
+
+/** A FIFO of messages pushed by an event handler, with async receive and counting. */
+export class Inbox {
+  #items: unknown[] = [];
+  #head = 0;
+  #waiter: ((m: unknown) => void) | undefined;
+  #countLeft = 0;
+  #countDone: (() => void) | undefined;
+
+  push(m: unknown): void {
+    if (this.#countDone !== undefined) {
+      if (--this.#countLeft === 0) {
+        const done = this.#countDone;
+        this.#countDone = undefined;
+        done();
+      }
+      return;
+    }
+    if (this.#waiter !== undefined) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w(m);
+      return;
+    }
+    this.#items.push(m);
+  }
+
+  receive(): Promise<unknown> {
+    if (this.#head < this.#items.length) {
+      const m = this.#items[this.#head];
+      this.#items[this.#head++] = undefined;
+      if (this.#head === this.#items.length) {
+        this.#items = [];
+        this.#head = 0;
+      }
+      return Promise.resolve(m);
+    }
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  /** Counts `n` messages in the event handler itself (the baselines' best case). */
+  drain(n: number): Promise<void> {
+    const queued = this.#items.length - this.#head;
+    const taken = Math.min(queued, n);
+    this.#head += taken;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    if (taken === n) return Promise.resolve();
+    this.#countLeft = n - taken;
+    return new Promise((resolve) => {
+      this.#countDone = resolve;
+    });
+  }
+}
+
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.round(q * (sorted.length - 1)))]!;
+}
+
+export function median(values: number[]): number {
+  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Sends without waiting when the channel takes the message at once. */
+export function fastSend(ch: { trySend(m: Uint8Array): boolean; send(m: Uint8Array): Promise<void> }): (m: unknown) => void | Promise<void> {
+  return (m) => (ch.trySend(m as Uint8Array) ? undefined : ch.send(m as Uint8Array));
+}

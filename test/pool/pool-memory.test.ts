@@ -1,0 +1,85 @@
+// Bounded look-ahead on endless sources; large binary values through shared memory, and nothing left behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { leakGuard } from '../helpers/leak-guard.js';
+import { makePool, shmOf, until, within } from './helpers.js';
+
+leakGuard();
+
+test('imap over an endless generator pulls only a bounded window ahead', async () => {
+  await using pool = makePool({ size: 2 });
+  let pulled = 0;
+  let finished = false;
+  function* endless(): Generator<number> {
+    try {
+      for (let i = 0; ; i++) {
+        pulled++;
+        yield i;
+      }
+    } finally {
+      finished = true;
+    }
+  }
+  const window = 3;
+  const chunkSize = 4;
+  let got = 0;
+  for await (const v of pool.imap<number>('square', endless(), { window, chunkSize })) {
+    assert.equal(v, got * got);
+    got++;
+    // Everything pulled is either consumed or in at most `window` chunks (plus the one being filled).
+    assert.ok(pulled <= got + (window + 1) * chunkSize, `pulled ${pulled} items for ${got} results`);
+    if (got === 60) break;
+  }
+  assert.ok(finished, 'leaving the loop closed the source');
+  let pulledU = 0;
+  async function* endlessAsync(): AsyncGenerator<number> {
+    for (let i = 0; ; i++) {
+      pulledU++;
+      yield i;
+    }
+  }
+  let gotU = 0;
+  for await (const _ of pool.imapUnordered('square', endlessAsync(), { window: 2 })) {
+    gotU++;
+    assert.ok(pulledU <= gotU + 3, `unordered: pulled ${pulledU} items for ${gotU} results`);
+    if (gotU === 30) break;
+  }
+  assert.ok(await until(() => pool.stats().running === 0, 10000), 'the cancelled chunks stopped');
+});
+
+test('a 1 MiB Float64Array goes through shared memory both ways; nothing is left in /dev/shm', async () => {
+  await using pool = makePool();
+  const big = new Float64Array(131072);
+  for (let i = 0; i < big.length; i++) big[i] = i * 0.5;
+  const r = await within(pool.run('doubleAll', [big]), 30000, 'doubleAll');
+  assert.equal(r.shared, true, 'the worker saw a view of shared memory, not a copy from the pipe');
+  assert.equal(r.length, big.length);
+  assert.ok(r.out instanceof Float64Array && !(r.out.buffer instanceof SharedArrayBuffer), 'the result is ordinary memory');
+  for (let i = 0; i < big.length; i += 997) assert.equal(r.out[i], i);
+  assert.equal(big[10], 5, 'the argument was not changed');
+  // Under the threshold it is an ordinary copy; `transfer` forces shared memory.
+  const small = new Float64Array(16).fill(2);
+  assert.equal((await pool.run('doubleAll', [small])).shared, false);
+  assert.equal((await pool.run('doubleAll', [small], { transfer: [small] })).shared, true);
+  // Buffers and nested values too.
+  const buf = Buffer.alloc(200_000, 7);
+  assert.deepEqual(await pool.run('inspect', [{ data: buf }]), { buffer: true, shared: true, length: 200_000, first: 7 });
+  const back = await pool.run('makeBuffer', [300_000, 9]);
+  assert.ok(Buffer.isBuffer(back) && back.length === 300_000 && back[299_999] === 9);
+  assert.deepEqual(shmOf(pool), [], 'no segment left after the tasks');
+  await pool.close();
+  assert.deepEqual(shmOf(pool), [], 'no ring left after close');
+});
+
+test('a worker killed while it holds a big argument leaves no segment behind', async () => {
+  await using pool = makePool();
+  const pid = (await pool.run('pid')) as number;
+  assert.deepEqual(shmOf(pool), [], 'the ring names are removed once the worker is ready');
+  const big = new Float64Array(1 << 17).fill(1);
+  const task = pool.run('hang', [big]);
+  assert.equal(shmOf(pool).length, 1, 'the argument segment exists while the task runs');
+  await new Promise((r) => setTimeout(r, 100));
+  process.kill(pid, 'SIGKILL');
+  await assert.rejects(within(task, 10000, 'task'), { code: 'ERR_MULTIPROC_WORKER_EXITED' });
+  assert.deepEqual(shmOf(pool), []);
+});
