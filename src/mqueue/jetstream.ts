@@ -146,6 +146,18 @@ interface Held {
   frame: Frame;
 }
 
+/**
+ * Sends an ack/nak/term. With the connection gone it cannot be sent; the
+ * server then redelivers after ackWait, which is what at-least-once means.
+ */
+function settle(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // connection closed
+  }
+}
+
 function ms2ns(ms: number): number {
   return ms * 1_000_000;
 }
@@ -676,7 +688,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
   /** @internal */
   protected async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
     const h = await this.#next(selector, wait);
-    h.msg.ack();
+    settle(() => h.msg.ack());
     return h.frame;
   }
 
@@ -757,11 +769,11 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
         await this.#deadLetter(h, err instanceof Error ? `${err.name}: ${err.message}` : String(err), deliveries);
         stats.deadLettered++;
       } else {
-        h.msg.nak(this.#retryDelay(deliveries));
+        settle(() => h.msg.nak(this.#retryDelay(deliveries)));
       }
       return;
     }
-    h.msg.ack();
+    settle(() => h.msg.ack());
     stats.processed++;
   }
 
@@ -774,10 +786,10 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     hd.set(DEAD_SEQUENCE, String(h.msg.seq));
     try {
       await this.#js.publish(this.deadLetterSubject, h.frame.payload, { headers: hd });
-      h.msg.term('dead-lettered');
+      settle(() => h.msg.term('dead-lettered'));
     } catch {
       // Not stored: let it come back rather than lose it.
-      h.msg.nak(this.#retryDelay(deliveries));
+      settle(() => h.msg.nak(this.#retryDelay(deliveries)));
     }
   }
 
@@ -833,7 +845,8 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     await Promise.allSettled([...this.#publishes]);
     this.#stopAcks(new ClosedError(`${this.label} is closed`));
     await this.#nats.confirm();
-    if (this.#owned) await this.#nats.close();
+    // When the connection itself is closing (it closes us), it must not be awaited from here.
+    if (this.#owned && !this.#nats.closing) await this.#nats.close();
   }
 
   /** @internal */
@@ -842,7 +855,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     for (const c of this.#consumers) c.abort();
     this.#end(err ?? new ClosedError(`${this.label} was destroyed`));
     this.#stopAcks(err ?? new ClosedError(`${this.label} was destroyed`));
-    if (this.#owned) this.#nats.destroy();
+    if (this.#owned && !this.#nats.closing) this.#nats.destroy();
   }
 
   /** @internal Exposed for tests: ms before an unacknowledged message comes back. */

@@ -232,6 +232,11 @@ export class Nats {
     return this.#reconnects;
   }
 
+  /** True once `close()` or `destroy()` was called. */
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /** The server's largest message (headers included), from its INFO. */
   get maxPayload(): number {
     return this.connection.info?.max_payload ?? 1024 * 1024;

@@ -128,6 +128,11 @@ export class NatsServer {
     }
   }
 
+  /** The server's log lines that are not [INF] (slow consumers, errors), for diagnostics. */
+  warnings(): string[] {
+    return this.log.split('\n').filter((l) => l.trim() !== '' && (!l.includes('[INF]') || /slow consumer|disconnect|error/i.test(l)));
+  }
+
   /** SIGKILL, as a crash would; resolves once it is gone. */
   async kill(): Promise<void> {
     if (!this.running) return;

@@ -2,6 +2,10 @@
 // listens, user/password and token auth, maxMessageSize against the server's
 // max_payload, and the bound on buffering while the server is away.
 import { after, describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { NatsServer, freePort, natsSkip } from '../helpers/nats-server.js';
@@ -93,5 +97,74 @@ describe('NATS connections', { skip: natsSkip }, () => {
     }
     await tx.close();
     await rx.close();
+  });
+
+  test('TLS options are passed through: a TLS-only server is reached with its CA', { skip: spawnSync('openssl', ['version']).status === 0 ? false : 'openssl is not installed' }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mpt-nats-tls-'));
+    try {
+      const key = join(dir, 'key.pem');
+      const cert = join(dir, 'cert.pem');
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const s = await start(`tls { cert_file: "${cert}", key_file: "${key}" }`);
+      const ch = await NatsChannel.open<string>({ servers: s.url, tls: { caFile: cert }, send: 't', receive: 't' });
+      await ch.send('over tls');
+      assert.equal(await ch.receive({ timeout: 5000 }), 'over tls');
+      await ch.close();
+      // Without the CA the server's certificate is not trusted: no connection.
+      await assert.rejects(Nats.connect({ servers: s.url, tls: true, reconnect: false, timeout: 5000 }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('wildcard receivers and queue groups', async () => {
+    const s = await start();
+    const n = await Nats.connect({ servers: s.url });
+    try {
+      const all = await NatsChannel.open<string>({ connection: n, receive: 'jobs.>', codec: 'json' });
+      const one = await NatsChannel.open<string>({ connection: n, receive: 'jobs.*.eu', codec: 'json' });
+      const g1 = await NatsChannel.open<number>({ connection: n, receive: 'work', queue: 'pool', codec: 'json' });
+      const g2 = await NatsChannel.open<number>({ connection: n, receive: 'work', queue: 'pool', codec: 'json' });
+      const a = await NatsChannel.open<string>({ connection: n, send: 'jobs.render.eu', codec: 'json' });
+      const b = await NatsChannel.open<string>({ connection: n, send: 'jobs.render.us', codec: 'json' });
+      const w = await NatsChannel.open<number>({ connection: n, send: 'work', codec: 'json' });
+      await a.send('eu');
+      await b.send('us', { type: 4 });
+      assert.equal(await all.receive({ timeout: 5000 }), 'eu');
+      assert.deepEqual(await all.receiveMessage({ timeout: 5000 }).then((m) => [m.data, m.type]), ['us', 4]);
+      assert.equal(await one.receive({ timeout: 5000 }), 'eu');
+      await assert.rejects(one.receive({ timeout: 200 }), (e: any) => e.code === 'ERR_MULTIPROC_TIMEOUT');
+      for (let i = 0; i < 100; i++) await w.send(i);
+      await n.connection.flush();
+      const got: number[] = [];
+      const drain = async (c: NatsChannel<number>): Promise<void> => {
+        for (;;) {
+          try {
+            got.push(await c.receive({ timeout: 300 }));
+          } catch {
+            return;
+          }
+        }
+      };
+      await Promise.all([drain(g1), drain(g2)]);
+      assert.deepEqual(got.sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i), 'each message to one member of the group');
+      assert.ok(g1.stats().messagesReceived > 0 || g2.stats().messagesReceived > 0);
+    } finally {
+      await n.close();
+    }
+  });
+
+  test('closing a connection closes what was made from it; a channel that owns its connection closes it', async () => {
+    const s = await start();
+    const own = await NatsChannel.open<string>({ servers: s.url, send: 'o', receive: 'o' });
+    const pending = assert.rejects(own.receive({ timeout: 10_000 }), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
+    await own.connection.close();
+    await pending;
+    assert.equal(own.closed, true);
+    const own2 = await NatsChannel.open<string>({ servers: s.url, send: 'o' });
+    await own2.close();
+    assert.equal(own2.connection.state, 'closed');
+    await assert.rejects(own2.send('x'), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
   });
 });

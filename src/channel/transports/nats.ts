@@ -284,7 +284,8 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
     this._failReceivers(new ClosedError(`${this.label} is closed`));
     // Graceful: what was published reaches the server before we go.
     if (this.#sendSubject !== undefined) await this.#nats.confirm();
-    if (this.#owned) await this.#nats.close();
+    // When the connection itself is closing (it closes us), it must not be awaited from here.
+    if (this.#owned && !this.#nats.closing) await this.#nats.close();
   }
 
   /** @internal */
@@ -297,6 +298,6 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
     }
     this.#sub = undefined;
     this._failReceivers(err ?? new ClosedError(`${this.label} was destroyed`));
-    if (this.#owned) this.#nats.destroy();
+    if (this.#owned && !this.#nats.closing) this.#nats.destroy();
   }
 }
