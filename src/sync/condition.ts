@@ -64,9 +64,13 @@ function passed(ticket: number, st: State): boolean {
  * (`new Condition(memory, offset)`, {@link Condition.byteLength} bytes,
  * 8-byte aligned; zeroed memory is a condition nobody waits on).
  *
- * `notify(n)` lets at most `n` of the threads waiting at that moment return.
- * As with every condition variable, check your predicate in a loop around
- * `wait`: another thread may have changed the state before the woken one
+ * `notify(n)` wakes at most `n` of the threads waiting at that moment (the
+ * longest-waiting ones), `notifyAll()` all of them; a thread that starts
+ * waiting after a notify, the notifier included, is not woken by it, and a
+ * notify when nobody waits is lost. No wake-up is lost: a wait that gives up
+ * just as a notify reached it passes the notify on. Spurious wake-ups are
+ * possible (rarely), so check your predicate in a loop around `wait`, which
+ * is needed anyway: another thread may change the state before the woken one
  * takes the mutex back.
  *
  * Several async tasks of one thread may wait at once: the mutex belongs to
@@ -111,7 +115,7 @@ export class Condition extends Primitive {
     return new Condition(new Placed(placement) as unknown as SharedArrayBuffer);
   }
 
-  /** How many threads are waiting (and not yet notified) right now, in every process. */
+  /** How many threads are waiting (and not yet notified) right now, in every process; just after a wait gave up while others waited, it may read low. */
   get waiting(): number {
     this.checkOpen();
     const st = unpack(Atomics.load(this.#state, 0));
@@ -156,9 +160,10 @@ export class Condition extends Primitive {
   }
 
   /**
-   * Lets up to `n` (default 1) of the threads waiting right now return, in
-   * any process. Does nothing when nobody waits. Holding the mutex while
-   * calling it is usual but not required.
+   * Wakes up to `n` (default 1) of the threads waiting right now, the
+   * longest-waiting first, in any process. Does nothing when nobody waits;
+   * threads that start waiting later are not woken by it. Holding the mutex
+   * while calling it is usual but not required.
    * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` (n not an integer >= 0), `ERR_MULTIPROC_CLOSED`.
    */
   notify(n = 1): void {
@@ -166,7 +171,7 @@ export class Condition extends Primitive {
     this.#notify(validateInteger(n, 'n', 0));
   }
 
-  /** Lets every thread waiting right now return. Errors: `ERR_MULTIPROC_CLOSED`. */
+  /** Wakes every thread waiting right now (not later ones). Errors: `ERR_MULTIPROC_CLOSED`. */
   notifyAll(): void {
     this.checkOpen();
     this.#notify(Number.MAX_SAFE_INTEGER);

@@ -240,3 +240,32 @@ test('a waiter that gave up does not swallow a notify meant for the threads stil
     await Promise.all([a.worker.terminate(), b?.worker.terminate()]);
   }
 });
+
+test('a notified wait takes the mutex back when its holder was killed holding it', async () => {
+  using shm = SharedMemory.create(uniqueName('cvdied'), 4096);
+  const m = new Mutex(shm, 0);
+  const cv = new Condition(shm, 64);
+  const g = await m.acquire({ timeout: 30000 });
+  const waited = cv.wait(m, { timeout: 60000 });
+  const child = new Child(`
+    import { SharedMemory, Mutex, Condition } from 'multiproc';
+    const shm = SharedMemory.open(process.argv[1]);
+    const m = new Mutex(shm, 0), cv = new Condition(shm, 64);
+    m.acquireSync({ timeout: 30000 });
+    cv.notify();
+    console.log('holding');
+    setInterval(() => {}, 1000);
+  `, { args: [shm.name] });
+  await child.waitFor('holding');
+  child.process.kill('SIGKILL');
+  await child.exited;
+  await waited;
+  assert.equal(m.locked, true);
+  assert.equal(cv.waiting, 0);
+  g.release();
+  assert.equal(m.locked, false);
+  const again = m.tryAcquire();
+  assert.ok(again);
+  assert.equal(again.ownerDied, false, 'the owner-died mark was consumed by the wait');
+  again.release();
+});
