@@ -10,11 +10,48 @@ import { Primitive } from './primitive.js';
 import { driveSync, wake, type WaitLoop } from './wait.js';
 
 // Word indexes inside the condition.
-const SEQ = 0; // futex word: bumped by every notify
-const STATE = 2; // 64-bit, byte 8: waiters in the low half, undelivered wake-ups ("tokens") in the high half
+const SEQ = 0; // futex word: bumped whenever a waiter's ticket may have been passed
+const STATE = 2; // 64-bit at byte 8, see below
 
-const LOW = 0xffffffffn;
-const ONE_TOKEN = 1n << 32n;
+// The state word hands out tickets. Bits 0-31: the next ticket to wake (W,
+// wrapping); bits 32-51: tickets handed out and not yet woken (P), so the
+// next ticket is W + P; bits 52-63: an upper bound on how many of those P
+// belong to waiters that left (timeout, abort, close) (D). A waiter returns
+// once its ticket is passed. notify(n) passes the n oldest tickets, plus D so
+// that a ticket left behind cannot swallow the wake of a waiting thread.
+// Tickets are taken under the mutex, so a notify passes only tickets of
+// threads already waiting: a later waiter cannot take a notify meant for them.
+const P_MAX = 0xfffff;
+const D_MAX = 0xfff;
+
+interface State {
+  w: number;
+  p: number;
+  d: number;
+}
+
+function unpack(s: bigint): State {
+  const hi = Number(s >> 32n);
+  return { w: Number(s & 0xffffffffn), p: hi & P_MAX, d: hi >>> 20 };
+}
+
+/** Packs a state; when every unwoken ticket may be a departed one, passes them all. */
+function pack(w: number, p: number, d: number): { s: bigint; passedAll: boolean } {
+  if (d > p) d = p;
+  let passedAll = false;
+  if (p > 0 && d === p) {
+    w += p;
+    p = 0;
+    d = 0;
+    passedAll = true;
+  }
+  return { s: BigInt(w >>> 0) | (BigInt(p) << 32n) | (BigInt(d) << 52n), passedAll };
+}
+
+/** Whether `ticket` has been passed (its waiter may return). */
+function passed(ticket: number, st: State): boolean {
+  return ((ticket - st.w) >>> 0) >= st.p;
+}
 
 /**
  * A condition variable between processes and threads, used with a
@@ -27,9 +64,13 @@ const ONE_TOKEN = 1n << 32n;
  * (`new Condition(memory, offset)`, {@link Condition.byteLength} bytes,
  * 8-byte aligned; zeroed memory is a condition nobody waits on).
  *
- * `notify(n)` lets at most `n` of the threads waiting at that moment return.
- * As with every condition variable, check your predicate in a loop around
- * `wait`: another thread may have changed the state before the woken one
+ * `notify(n)` wakes at most `n` of the threads waiting at that moment (the
+ * longest-waiting ones), `notifyAll()` all of them; a thread that starts
+ * waiting after a notify, the notifier included, is not woken by it, and a
+ * notify when nobody waits is lost. No wake-up is lost: a wait that gives up
+ * just as a notify reached it passes the notify on. Spurious wake-ups are
+ * possible (rarely), so check your predicate in a loop around `wait`, which
+ * is needed anyway: another thread may change the state before the woken one
  * takes the mutex back.
  *
  * Several async tasks of one thread may wait at once: the mutex belongs to
@@ -74,11 +115,11 @@ export class Condition extends Primitive {
     return new Condition(new Placed(placement) as unknown as SharedArrayBuffer);
   }
 
-  /** How many threads are waiting (and not yet notified) right now, in every process. */
+  /** How many threads are waiting (and not yet notified) right now, in every process; just after a wait gave up while others waited, it may read low. */
   get waiting(): number {
     this.checkOpen();
-    const s = Atomics.load(this.#state, 0);
-    return Number(s & LOW) - Number(s >> 32n);
+    const st = unpack(Atomics.load(this.#state, 0));
+    return st.p - st.d;
   }
 
   /**
@@ -119,9 +160,10 @@ export class Condition extends Primitive {
   }
 
   /**
-   * Lets up to `n` (default 1) of the threads waiting right now return, in
-   * any process. Does nothing when nobody waits. Holding the mutex while
-   * calling it is usual but not required.
+   * Wakes up to `n` (default 1) of the threads waiting right now, the
+   * longest-waiting first, in any process. Does nothing when nobody waits;
+   * threads that start waiting later are not woken by it. Holding the mutex
+   * while calling it is usual but not required.
    * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` (n not an integer >= 0), `ERR_MULTIPROC_CLOSED`.
    */
   notify(n = 1): void {
@@ -129,7 +171,7 @@ export class Condition extends Primitive {
     this.#notify(validateInteger(n, 'n', 0));
   }
 
-  /** Lets every thread waiting right now return. Errors: `ERR_MULTIPROC_CLOSED`. */
+  /** Wakes every thread waiting right now (not later ones). Errors: `ERR_MULTIPROC_CLOSED`. */
   notifyAll(): void {
     this.checkOpen();
     this.#notify(Number.MAX_SAFE_INTEGER);
@@ -145,66 +187,110 @@ export class Condition extends Primitive {
     super.close();
   }
 
+  /** Passes up to `n` of the oldest unwoken tickets (plus the ones that may have left). */
   #notify(n: number): void {
+    if (n === 0) return;
     let s = Atomics.load(this.#state, 0);
     for (;;) {
-      const waiters = Number(s & LOW);
-      const tokens = Number(s >> 32n);
-      const k = Math.min(n, waiters - tokens);
-      if (k <= 0) return;
-      const seen = Atomics.compareExchange(this.#state, 0, s, s + BigInt(k) * ONE_TOKEN);
+      const { w, p, d } = unpack(s);
+      if (p === 0) return;
+      const k = Math.min(p, n + d);
+      const next = pack(w + k, p - k, d).s;
+      const seen = Atomics.compareExchange(this.#state, 0, s, next);
       if (seen === s) break;
       s = seen;
     }
+    this.#signal();
+  }
+
+  /**
+   * Tells every waiter to look at its ticket again. All are woken: tickets,
+   * not futex wakes, decide who returns, and a wake of one could land on a
+   * thread whose ticket was not passed.
+   */
+  #signal(): void {
     Atomics.add(this.i32, this.index + SEQ, 1);
-    // Wake all: tokens, not wakes, decide who returns, and a wake of one can
-    // be lost on an async waiter that is just giving up.
     wake(this.buffer, this.offset + SEQ * 4);
   }
 
-  /** Takes a token and leaves the waiters in one step. */
-  #consume(): boolean {
-    let s = Atomics.load(this.#state, 0);
-    while (s >> 32n !== 0n) {
-      const seen = Atomics.compareExchange(this.#state, 0, s, s - ONE_TOKEN - 1n);
-      if (seen === s) return true;
-      s = seen;
-    }
-    return false;
-  }
-
-  /** Leaves the waiters without a token; a token left for nobody is dropped. */
-  #depart(): void {
+  /** Takes the next ticket. */
+  #arrive(): number {
     let s = Atomics.load(this.#state, 0);
     for (;;) {
-      const waiters = (s & LOW) - 1n;
-      const tokens = s >> 32n < waiters ? s >> 32n : waiters;
-      const seen = Atomics.compareExchange(this.#state, 0, s, (tokens << 32n) | waiters);
-      if (seen === s) return;
+      let { w, p, d } = unpack(s);
+      // Out of room for tickets: pass every one (spurious wake-ups are allowed).
+      const full = p === P_MAX;
+      if (full) {
+        w += p;
+        p = 0;
+        d = 0;
+      }
+      const ticket = (w + p) >>> 0;
+      const seen = Atomics.compareExchange(this.#state, 0, s, pack(w, p + 1, d).s);
+      if (seen === s) {
+        if (full) this.#signal();
+        return ticket;
+      }
+      s = seen;
+    }
+  }
+
+  /**
+   * Gives up a ticket (timeout, abort, close). A ticket that was passed in
+   * the meantime carries a notify this thread will not act on: it goes to the
+   * next waiter, so no wake-up is lost.
+   */
+  #depart(ticket: number): void {
+    let s = Atomics.load(this.#state, 0);
+    for (;;) {
+      const st = unpack(s);
+      if (passed(ticket, st)) {
+        this.#notify(1);
+        return;
+      }
+      let { w, p, d } = st;
+      let passedAll = false;
+      if (((ticket - w) >>> 0) === p - 1) {
+        p--; // the newest ticket: taken back exactly
+      } else if (d < D_MAX) {
+        d++;
+      } else {
+        // Too many holes to count: pass every ticket (spurious wake-ups are allowed).
+        w += p;
+        p = 0;
+        d = 0;
+        passedAll = true;
+      }
+      const next = pack(w, p, d);
+      const seen = Atomics.compareExchange(this.#state, 0, s, next.s);
+      if (seen === s) {
+        if (passedAll || next.passedAll) this.#signal();
+        return;
+      }
       s = seen;
     }
   }
 
   *#loop(mutex: Mutex, state: { released: boolean }): WaitLoop<void> {
-    // Count ourselves before releasing the mutex, so a notify made under the
-    // mutex after our release includes us.
-    Atomics.add(this.#state, 0, 1n);
-    let consumed = false;
+    // Take a ticket before releasing the mutex, so a notify made under the
+    // mutex after our release includes us, and none made before does.
+    const ticket = this.#arrive();
+    let woken = false;
     try {
       mutex.release();
       state.released = true;
       for (;;) {
-        // Read SEQ before looking for a token: a notify that adds a token
-        // after our look also bumps SEQ, so our sleep on the old value ends.
+        // Read SEQ before the state: a notify that passes our ticket after
+        // our look also bumps SEQ, so our sleep on the old value ends.
         const seq = Atomics.load(this.i32, this.index + SEQ);
-        if (this.#consume()) {
-          consumed = true;
+        if (passed(ticket, unpack(Atomics.load(this.#state, 0)))) {
+          woken = true;
           return;
         }
         yield { offset: this.offset + SEQ * 4, expected: seq };
       }
     } finally {
-      if (!consumed) this.#depart();
+      if (!woken) this.#depart(ticket);
     }
   }
 }
