@@ -33,7 +33,7 @@ import { resolveCodec, type Codec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
 import { NATS_HEADER_RESERVE, PRIORITY_HEADER, TYPE_HEADER } from '../channel/transports/nats.js';
 import { ClosedError, IpcError, JetStreamError, typeError, validateFunction, validateInteger, validateOneOf, validateOptions, validateSignal, validateString } from '../errors.js';
-import { Nats, type NatsConnectOptions } from '../nats/connection.js';
+import { CONNECT_KEYS, Nats, connectionFor, type NatsConnectOptions } from '../nats/connection.js';
 import type { CreationMode } from '../shm/shared-memory.js';
 
 /** Options of {@link JetStreamQueue.create} and {@link JetStreamQueue.open}. */
@@ -119,7 +119,6 @@ export interface JetStreamQueueStat {
 }
 
 const QUEUE_KEYS = ['connection', 'creation', 'replicas', 'storage', 'capacity', 'capacityBytes', 'ackWait', 'maxDeliver', 'retryDelay', 'prefetch', 'sendWindow', 'codec', 'maxMessageSize'];
-const CONNECT_KEYS = ['servers', 'user', 'pass', 'token', 'tls', 'name', 'reconnect', 'retryFirstConnect', 'timeout', 'signal', 'bufferSize'];
 const NAME_RE = /^[A-Za-z0-9_-]{1,200}$/;
 const CONSUMER = 'workers';
 /** trySend publishes awaiting their stored-ack at most (each holds a timer in the client). */
@@ -330,25 +329,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     const codec = resolveCodec<T>(opts.codec, 'structured');
     const requested = opts.maxMessageSize === undefined ? undefined : validateMaxMessageSize(opts.maxMessageSize);
 
-    let nats: Nats;
-    let owned: boolean;
-    if (opts.connection !== undefined) {
-      if (!(opts.connection instanceof Nats)) throw typeError('ERR_INVALID_ARG_TYPE', "The option 'connection' must be a Nats connection (Nats.connect())");
-      for (const k of CONNECT_KEYS) {
-        if ((opts as Record<string, unknown>)[k] !== undefined) throw typeError('ERR_INVALID_ARG_VALUE', `The option '${k}' is for a new connection; it cannot be given with 'connection'`);
-      }
-      nats = opts.connection;
-      nats.checkUsable();
-      owned = false;
-    } else {
-      const co: NatsConnectOptions = {};
-      for (const k of CONNECT_KEYS) {
-        const v = (opts as Record<string, unknown>)[k];
-        if (v !== undefined) (co as Record<string, unknown>)[k] = v;
-      }
-      nats = await Nats.connect(co);
-      owned = true;
-    }
+    const { nats, owned } = await connectionFor(opts as { connection?: unknown } & Record<string, unknown>);
     try {
       const limit = nats.maxPayload - NATS_HEADER_RESERVE;
       const maxMessageSize = requested === undefined ? limit : capMaxMessageSize(requested, limit, "NATS server's max_payload (less the envelope headers)");

@@ -67,7 +67,8 @@ export interface NatsConnectOptions {
   bufferSize?: number;
 }
 
-const CONNECT_KEYS = ['servers', 'user', 'pass', 'token', 'tls', 'name', 'reconnect', 'retryFirstConnect', 'timeout', 'signal', 'bufferSize'];
+/** The options of {@link Nats.connect}; channels and queues accept them too. @internal */
+export const CONNECT_KEYS = ['servers', 'user', 'pass', 'token', 'tls', 'name', 'reconnect', 'retryFirstConnect', 'timeout', 'signal', 'bufferSize'];
 const RECONNECT_KEYS = ['maxAttempts', 'minDelay', 'maxDelay'];
 const DEFAULT_SERVER = 'nats://127.0.0.1:4222';
 const DEFAULT_BUFFER = 8 * 1024 * 1024;
@@ -377,4 +378,23 @@ export class Nats {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The connection a channel or queue uses: `options.connection` (shared, not
+ * owned; no connect options may come with it), or a new one made from the
+ * connect options among `options` (owned: closed with the channel). @internal
+ */
+export async function connectionFor(options: { connection?: unknown } & Record<string, unknown>): Promise<{ nats: Nats; owned: boolean }> {
+  if (options.connection !== undefined) {
+    if (!(options.connection instanceof Nats)) throw typeError('ERR_INVALID_ARG_TYPE', "The option 'connection' must be a Nats connection (Nats.connect())");
+    for (const k of CONNECT_KEYS) {
+      if (options[k] !== undefined) throw typeError('ERR_INVALID_ARG_VALUE', `The option '${k}' is for a new connection; it cannot be given with 'connection'`);
+    }
+    options.connection.checkUsable();
+    return { nats: options.connection, owned: false };
+  }
+  const co: Record<string, unknown> = {};
+  for (const k of CONNECT_KEYS) if (options[k] !== undefined) co[k] = options[k];
+  return { nats: await Nats.connect(co as NatsConnectOptions), owned: true };
 }

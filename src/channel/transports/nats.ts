@@ -18,7 +18,7 @@
  */
 import { headers as makeHeaders, type Msg, type MsgHdrs, type Subscription } from '@nats-io/transport-node';
 import { ClosedError, ProtocolError, typeError, validateOptions, validateString } from '../../errors.js';
-import { Nats, type NatsConnectOptions } from '../../nats/connection.js';
+import { CONNECT_KEYS, Nats, connectionFor, type NatsConnectOptions } from '../../nats/connection.js';
 import { InboxChannel, capMaxMessageSize, validateMaxMessageSize, type ChannelOptions, type Wait } from '../base-channel.js';
 import type { Channel, ChannelStats, ChannelTraits } from '../channel.js';
 import { json, resolveCodec, structured } from '../codec.js';
@@ -54,7 +54,6 @@ export interface NatsChannelOptions<T> extends ChannelOptions<T>, NatsConnectOpt
 }
 
 const CHANNEL_KEYS = ['send', 'receive', 'queue', 'connection', 'codec', 'maxMessageSize'];
-const CONNECT_KEYS = ['servers', 'user', 'pass', 'token', 'tls', 'name', 'reconnect', 'retryFirstConnect', 'timeout', 'signal', 'bufferSize'];
 
 const SUBJECT_RE = /^[^\s*>.]+(\.[^\s*>.]+)*$/;
 const PATTERN_RE = /^([^\s*>.]+|\*)(\.([^\s*>.]+|\*))*(\.>)?$|^>$/;
@@ -139,25 +138,7 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
     if (queue !== undefined && receive === undefined) throw typeError('ERR_INVALID_ARG_VALUE', "The option 'queue' needs a 'receive' subject");
     const codec = resolveCodec<T>(opts.codec, 'structured');
     const requested = opts.maxMessageSize === undefined ? undefined : validateMaxMessageSize(opts.maxMessageSize);
-    let nats: Nats;
-    let owned: boolean;
-    if (opts.connection !== undefined) {
-      if (!(opts.connection instanceof Nats)) throw typeError('ERR_INVALID_ARG_TYPE', "The option 'connection' must be a Nats connection (Nats.connect())");
-      for (const k of CONNECT_KEYS) {
-        if ((opts as Record<string, unknown>)[k] !== undefined) throw typeError('ERR_INVALID_ARG_VALUE', `The option '${k}' is for a new connection; it cannot be given with 'connection'`);
-      }
-      nats = opts.connection;
-      nats.checkUsable();
-      owned = false;
-    } else {
-      const co: NatsConnectOptions = {};
-      for (const k of CONNECT_KEYS) {
-        const v = (opts as Record<string, unknown>)[k];
-        if (v !== undefined) (co as Record<string, unknown>)[k] = v;
-      }
-      nats = await Nats.connect(co);
-      owned = true;
-    }
+    const { nats, owned } = await connectionFor(opts as { connection?: unknown } & Record<string, unknown>);
     try {
       const limit = nats.maxPayload - NATS_HEADER_RESERVE;
       const max = requested === undefined ? limit : capMaxMessageSize(requested, limit, "NATS server's max_payload (less the envelope headers)");
