@@ -1,10 +1,12 @@
 /**
  * Pool: a fixed-size set of worker processes (started with spawn()) that run
  * the exported functions of one task module. Tasks go to idle workers over an
- * RPC connection (a shared-memory ring pair, or a socket pair); large binary
- * arguments and results go through shared-memory segments. A worker that dies
- * fails (or retries) its task at once and is replaced; a task that ignores its
- * cancellation is stopped by killing its worker after a grace period.
+ * RPC connection (a shared-memory ring pair, or a socket pair), several at a
+ * time per worker (`concurrentTasksPerWorker`) so that a worker never waits
+ * for the round trip of its next task; large binary arguments and results go
+ * through shared-memory segments. A worker that dies fails (or retries) all
+ * its tasks at once and is replaced; a task that ignores its cancellation is
+ * stopped by killing its worker after a grace period.
  */
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
@@ -42,7 +44,19 @@ export interface PoolOptions {
   size?: number;
   /** Replace a worker after it ran this many tasks (a map chunk counts as one). Default `Infinity`. */
   maxTasksPerWorker?: number;
-  /** Milliseconds a task may run, counted from its start on a worker (not from queueing). Default `Infinity`. */
+  /**
+   * Most tasks sent to one worker and not yet answered. More than one keeps the
+   * worker's queue fed (its next task is already there when one finishes), which
+   * is what makes tiny tasks fast; async tasks also overlap. A task with a finite
+   * timeout runs alone on its worker (see `taskTimeout`). Default 16.
+   */
+  concurrentTasksPerWorker?: number;
+  /**
+   * Milliseconds a task may run, counted from its start on a worker (not from
+   * queueing). So that this holds with several tasks per worker, a task with a
+   * finite timeout is only sent to a worker that runs nothing else, and nothing
+   * else is sent to that worker until it ends. Default `Infinity`.
+   */
   taskTimeout?: number;
   /** Close a worker that stayed idle this many milliseconds. Default `Infinity` (workers stay). */
   idleTimeout?: number;
@@ -112,7 +126,7 @@ export interface PoolStats {
   waitTime: LatencySummary;
 }
 
-type WorkerState = 'starting' | 'idle' | 'busy' | 'draining' | 'retiring' | 'dead';
+type WorkerState = 'starting' | 'ready' | 'retiring' | 'dead';
 
 interface Task {
   id: number;
@@ -129,6 +143,10 @@ interface Task {
   queuedAt: number;
   startedAt: number;
   state: 'queued' | 'running' | 'done';
+  /** The worker it was sent to (while running, or stopping after a cancel). */
+  worker: PoolWorker | undefined;
+  /** Where the worker puts large binary results; removed once the worker answered or stopped it. */
+  resultName: string | undefined;
   resolve: (value: any) => void;
   reject: (err: unknown) => void;
 }
@@ -140,9 +158,18 @@ interface PoolWorker {
   channel: Channel<unknown> | undefined;
   client: RpcClient | undefined;
   state: WorkerState;
-  task: Task | undefined;
-  /** The result segment name of the current (or last cancelled) task, removed once the worker is idle or dead. */
-  resultName: string | undefined;
+  /** Tasks sent to it and not yet answered. */
+  tasks: Set<Task>;
+  /** Cancelled (or timed-out) tasks it has not stopped yet: no new task goes to it meanwhile. */
+  stopping: Set<Task>;
+  /** A task with a finite timeout runs on it: it takes no other task. */
+  exclusive: boolean;
+  /** The task whose large arguments are in the argument segment, until the worker is done with them. */
+  argUser: Task | undefined;
+  /** A task had to wait for the argument segment: take no new task until it is free. */
+  argBlocked: boolean;
+  /** Set once a kill is scheduled because the task channel broke. */
+  brokenTimer: NodeJS.Timeout | undefined;
   tasksRun: number;
   idleTimer: NodeJS.Timeout | undefined;
   everReady: boolean;
@@ -158,6 +185,9 @@ const RING_CAPACITY = 4 << 20;
 const MIN_ARG_SEGMENT = 256 * 1024;
 const DEFAULT_SHM_THRESHOLD = 64 * 1024;
 const DEFAULT_CANCEL_GRACE = 1000;
+const DEFAULT_CONCURRENT_TASKS = 16;
+/** Thrown by a worker's argument source when another task's arguments are in the segment. */
+const ARG_BUSY = Symbol('argument segment busy');
 /** After the task channel broke: how long to wait for the worker's exit before killing it. */
 const BROKEN_GRACE = 2000;
 
@@ -223,6 +253,7 @@ export class Pool {
   readonly #moduleUrl: string;
   readonly #size: number;
   readonly #maxTasksPerWorker: number;
+  readonly #concurrency: number;
   readonly #taskTimeout: number;
   readonly #idleTimeout: number;
   readonly #retries: number;
@@ -236,7 +267,6 @@ export class Pool {
 
   readonly #queue: Task[] = [];
   readonly #workers = new Set<PoolWorker>();
-  readonly #idle: PoolWorker[] = [];
   #starting = 0;
   #running = 0;
   #taskSerial = 0;
@@ -264,12 +294,13 @@ export class Pool {
       throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
     }
     const o = validateOptions<PoolOptions>(options, 'options', [
-      'module', 'size', 'maxTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold',
+      'module', 'size', 'maxTasksPerWorker', 'concurrentTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold',
     ]);
     const m = moduleUrl(o.module);
     this.#moduleUrl = m.url;
     this.#size = o.size === undefined ? availableParallelism() : validateInteger(o.size, 'options.size', 1, 1024);
     this.#maxTasksPerWorker = validateCount(o.maxTasksPerWorker, 'options.maxTasksPerWorker', 1, Infinity);
+    this.#concurrency = o.concurrentTasksPerWorker === undefined ? DEFAULT_CONCURRENT_TASKS : validateInteger(o.concurrentTasksPerWorker, 'options.concurrentTasksPerWorker', 1, 1024);
     this.#taskTimeout = validateMs(o.taskTimeout, 'options.taskTimeout', Infinity);
     this.#idleTimeout = validateMs(o.idleTimeout, 'options.idleTimeout', Infinity);
     this.#retries = validateCount(o.retries, 'options.retries', 0, 0);
@@ -367,6 +398,8 @@ export class Pool {
         queuedAt: performance.now(),
         startedAt: 0,
         state: 'queued',
+        worker: undefined,
+        resultName: undefined,
         resolve,
         reject,
       };
@@ -381,12 +414,28 @@ export class Pool {
 
   // --- scheduling -----------------------------------------------------------
 
+  /** How many more tasks `w` takes now (0 when it takes none). */
+  #room(w: PoolWorker): number {
+    if (w.state !== 'ready' || w.exclusive || w.argBlocked || w.stopping.size > 0) return 0;
+    return Math.min(this.#concurrency - w.tasks.size, this.#maxTasksPerWorker - w.tasksRun);
+  }
+
   #pump(): void {
     if (this.#destroying !== undefined) return;
     while (this.#queue.length > 0) {
-      const w = this.#idle.pop();
-      if (w === undefined) break;
-      this.#start(w, this.#queue.shift()!);
+      // The least loaded worker with room: tasks spread over the workers.
+      let best: PoolWorker | undefined;
+      for (const w of this.#workers) {
+        if (this.#room(w) > 0 && (best === undefined || w.tasks.size < best.tasks.size)) best = w;
+      }
+      if (best === undefined) break;
+      const task = this.#queue[0]!;
+      // A timed task runs alone (its timeout counts from its real start).
+      if (task.timeout !== Infinity && best.tasks.size > 0) break;
+      // Stack tasks on a busy worker only once no more workers can start: long tasks get a worker each.
+      if (best.tasks.size > 0 && this.#active() < this.#size) break;
+      this.#queue.shift();
+      this.#start(best, task);
     }
     // Start workers for what is still queued, never more than the queue needs.
     while (this.#queue.length > this.#starting && this.#active() < this.#size) {
@@ -440,8 +489,12 @@ export class Pool {
       channel: undefined,
       client: undefined,
       state: 'starting',
-      task: undefined,
-      resultName: undefined,
+      tasks: new Set(),
+      stopping: new Set(),
+      exclusive: false,
+      argUser: undefined,
+      argBlocked: false,
+      brokenTimer: undefined,
       tasksRun: 0,
       idleTimer: undefined,
       everReady: false,
@@ -467,7 +520,8 @@ export class Pool {
         }
         w.channel = ring ?? handle.channel('tasks');
         w.client = rpcClient(connect(w.channel));
-        this.#makeIdle(w);
+        w.state = 'ready';
+        this.#afterTask(w);
       },
       () => {
         this.#starting--;
@@ -478,36 +532,33 @@ export class Pool {
     void handle.exited.then((exit) => this.#onExit(w, exit));
   }
 
-  #makeIdle(w: PoolWorker): void {
-    w.task = undefined;
-    if (this.#destroying !== undefined) return;
-    if (w.tasksRun >= this.#maxTasksPerWorker || (this.#closing !== undefined && this.#queue.length === 0)) {
+  /** A task of `w` ended (or `w` became ready): retire it, arm its idle timer, or feed it. */
+  #afterTask(w: PoolWorker): void {
+    if (this.#destroying !== undefined || w.state !== 'ready') return;
+    const empty = w.tasks.size === 0 && w.stopping.size === 0;
+    if (empty && (w.tasksRun >= this.#maxTasksPerWorker || (this.#closing !== undefined && this.#queue.length === 0))) {
       this.#retire(w);
       this.#pump();
       return;
     }
-    w.state = 'idle';
-    this.#idle.push(w);
-    if (this.#idleTimeout !== Infinity) {
+    this.#pump();
+    if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0 && this.#idleTimeout !== Infinity && w.idleTimer === undefined) {
       w.idleTimer = setTimeout(() => {
-        if (w.state !== 'idle') return;
-        this.#retire(w);
+        w.idleTimer = undefined;
+        if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0) this.#retire(w);
       }, this.#idleTimeout);
       w.idleTimer.unref();
     }
-    this.#pump();
   }
 
   #retire(w: PoolWorker): void {
-    this.#unidle(w);
+    this.#clearIdleTimer(w);
     w.state = 'retiring';
     void w.client?.close();
     void w.handle.close();
   }
 
-  #unidle(w: PoolWorker): void {
-    const i = this.#idle.indexOf(w);
-    if (i >= 0) this.#idle.splice(i, 1);
+  #clearIdleTimer(w: PoolWorker): void {
     if (w.idleTimer !== undefined) {
       clearTimeout(w.idleTimer);
       w.idleTimer = undefined;
@@ -515,27 +566,32 @@ export class Pool {
   }
 
   #start(w: PoolWorker, task: Task): void {
-    if (w.idleTimer !== undefined) {
-      clearTimeout(w.idleTimer);
-      w.idleTimer = undefined;
+    this.#clearIdleTimer(w);
+    let packed: ReturnType<typeof pack>;
+    try {
+      packed = pack(task.tree, this.#argSource(w, task), this.#shmThreshold, task.transfer);
+    } catch (err) {
+      if (err === ARG_BUSY) {
+        // Another task's arguments are in the segment: this one waits (at the head of the queue),
+        // and this worker takes nothing more until the segment is free.
+        w.argBlocked = true;
+        this.#queue.unshift(task);
+        return;
+      }
+      if (w.argUser === task) w.argUser = undefined;
+      this.#settle(task, err, undefined, false);
+      return;
     }
     task.state = 'running';
     task.startedAt = performance.now();
+    task.worker = w;
     this.#waitTime.record(task.startedAt - task.queuedAt);
     this.#running++;
-    w.state = 'busy';
-    w.task = task;
+    w.tasks.add(task);
     w.tasksRun++;
-    let packed: ReturnType<typeof pack>;
-    try {
-      packed = pack(task.tree, this.#argSource(w), this.#shmThreshold, task.transfer);
-    } catch (err) {
-      this.#settle(task, err, undefined, false);
-      this.#makeIdle(w);
-      return;
-    }
+    if (task.timeout !== Infinity) w.exclusive = true;
     const resultName = `${this.#prefix}-t${task.id}-${task.attempts}-r`;
-    w.resultName = resultName;
+    task.resultName = resultName;
     remember(resultName);
     if (task.signal !== undefined) task.controller = new AbortController();
     const args =
@@ -555,17 +611,30 @@ export class Pool {
     );
   }
 
-  /** The current task's result name is done with; with `unlink`, remove it in case the worker made it. */
-  #dropResultName(w: PoolWorker, unlink: boolean): void {
-    if (w.resultName === undefined) return;
-    if (unlink) unlinkQuietly(w.resultName);
-    forget(w.resultName);
-    w.resultName = undefined;
+  /** The worker is done with `task` (answered it, or stopped it after a cancel). */
+  #release(w: PoolWorker, task: Task, unlinkResult: boolean): void {
+    w.tasks.delete(task);
+    w.stopping.delete(task);
+    if (task.timeout !== Infinity) w.exclusive = false;
+    if (w.argUser === task) {
+      w.argUser = undefined;
+      w.argBlocked = false;
+    }
+    this.#dropResultName(task, unlinkResult);
   }
 
-  /** The worker's argument segment, big enough for `size` bytes. */
-  #argSource(w: PoolWorker): SegmentSource {
+  /** The task's result name is done with; with `unlink`, remove it in case the worker made it. */
+  #dropResultName(task: Task, unlink: boolean): void {
+    if (task.resultName === undefined) return;
+    if (unlink) unlinkQuietly(task.resultName);
+    forget(task.resultName);
+    task.resultName = undefined;
+  }
+
+  /** The worker's argument segment, big enough for `size` bytes, for `task` alone while it runs. */
+  #argSource(w: PoolWorker, task: Task): SegmentSource {
     return (size) => {
+      if (w.argUser !== undefined && w.argUser !== task) throw ARG_BUSY;
       if (w.argSegment === undefined || w.argSegment.size < size) {
         w.argSegment?.close();
         forget(w.argName);
@@ -577,6 +646,7 @@ export class Pool {
         remember(w.argName);
         w.argNamed = true;
       }
+      w.argUser = task;
       return { segment: w.argSegment, name: w.argName, owned: false };
     };
   }
@@ -594,7 +664,7 @@ export class Pool {
   }
 
   #onReply(w: PoolWorker, task: Task, [value, rpack]: [unknown, ShmPack | null]): void {
-    if (task.state !== 'running' || w.task !== task) return;
+    if (task.state !== 'running' || !w.tasks.has(task)) return;
     let result = value;
     let error: unknown;
     if (rpack !== null) {
@@ -606,36 +676,36 @@ export class Pool {
         unlinkQuietly(rpack.name);
       }
     }
-    this.#dropResultName(w, false);
+    this.#release(w, task, false);
     if (error === undefined) this.#runTime.record(performance.now() - task.startedAt);
     this.#settle(task, error, result, error === undefined);
-    this.#makeIdle(w);
+    this.#afterTask(w);
   }
 
   #onCallError(w: PoolWorker, task: Task, err: unknown): void {
-    if (task.state !== 'running' || w.task !== task) return;
+    if (task.state !== 'running' || !w.tasks.has(task)) return;
     if (fromRemote(err) || (err instanceof TypeError && (err as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') || err instanceof MessageTooLargeError) {
       // The task threw, or its arguments could not be sent: the worker is fine.
-      this.#dropResultName(w, false);
+      this.#release(w, task, false);
       this.#settle(task, err, undefined, false);
-      this.#makeIdle(w);
+      this.#afterTask(w);
       return;
     }
     if (err instanceof TimeoutError) {
       this.#cancelled++;
       this.#settle(task, new TimeoutError(`task '${task.fn}' (id ${task.id}) ran longer than its timeout of ${task.timeout} ms`, task.timeout), undefined, false);
-      this.#drain(w);
+      this.#stop(w, task);
       return;
     }
-    // The task channel broke: the worker is dying. Its exit settles (or retries) the task.
-    if (w.state !== 'dead') {
-      const t = setTimeout(() => w.handle.kill('SIGKILL'), BROKEN_GRACE);
-      t.unref();
-      void w.handle.exited.then(() => clearTimeout(t));
+    // The task channel broke: the worker is dying. Its exit settles (or retries) its tasks.
+    if (w.state !== 'dead' && w.brokenTimer === undefined) {
+      w.brokenTimer = setTimeout(() => w.handle.kill('SIGKILL'), BROKEN_GRACE);
+      w.brokenTimer.unref();
+      void w.handle.exited.then(() => clearTimeout(w.brokenTimer));
     }
   }
 
-  /** Cancels a task: drops it from the queue, or rejects it and gives its worker `cancelGrace` ms to stop. */
+  /** Cancels a task: drops it from the queue, or rejects it and gives its worker `cancelGrace` ms to stop it. */
   #abortTask(task: Task, err: Error, quiet: boolean): void {
     if (task.state === 'queued') {
       const i = this.#queue.indexOf(task);
@@ -648,24 +718,29 @@ export class Pool {
     if (task.state !== 'running') return;
     if (!quiet) this.#cancelled++;
     this.#settle(task, err, undefined, false);
-    // The cancel goes out first, then the drain's `idle` call.
+    // The cancel goes out first, then the `stopped` call.
     task.controller?.abort(err);
-    for (const w of this.#workers) if (w.task === task) this.#drain(w);
+    const w = task.worker;
+    if (w !== undefined && w.tasks.has(task)) this.#stop(w, task);
   }
 
-  /** The worker's task was given up: wait up to `cancelGrace` for it to stop, else kill the worker. */
-  #drain(w: PoolWorker): void {
-    if (w.state !== 'busy') return;
-    w.state = 'draining';
-    const client = w.client!;
-    client.call('idle', [], { timeout: this.#cancelGrace }).then(
+  /**
+   * `task` (already settled) was given up: its worker gets `cancelGrace` ms to
+   * stop it, and no new task meanwhile; else the worker is killed, and its
+   * other tasks are retried or fail as for any worker death.
+   */
+  #stop(w: PoolWorker, task: Task): void {
+    if (w.state !== 'ready' || !w.tasks.has(task)) return;
+    w.tasks.delete(task);
+    w.stopping.add(task);
+    w.client!.call('stopped', [task.id], { timeout: this.#cancelGrace }).then(
       () => {
-        if (w.state !== 'draining') return;
-        this.#dropResultName(w, true);
-        this.#makeIdle(w);
+        if (w.state !== 'ready' || !w.stopping.has(task)) return;
+        this.#release(w, task, true);
+        this.#afterTask(w);
       },
       () => {
-        if (w.state === 'draining') w.handle.kill('SIGKILL');
+        if (w.state === 'ready' && w.stopping.has(task)) w.handle.kill('SIGKILL');
       },
     );
   }
@@ -689,7 +764,7 @@ export class Pool {
     const was = w.state;
     w.state = 'dead';
     this.#workers.delete(w);
-    this.#unidle(w);
+    this.#clearIdleTimer(w);
     const pid = w.handle.pid;
     const status = exit.signal !== null ? `signal ${exit.signal}` : exit.code !== null ? `code ${exit.code}` : 'no exit status';
     const error = (what: string): WorkerExitedError =>
@@ -703,21 +778,30 @@ export class Pool {
     w.argSegment?.close();
     w.argSegment = undefined;
     forget(w.argName);
-    this.#dropResultName(w, true);
     if (was !== 'retiring') this.#workerExits++;
-    const task = w.task;
-    w.task = undefined;
-    if (task !== undefined && task.state === 'running') {
+    for (const t of w.stopping) this.#dropResultName(t, true);
+    w.stopping.clear();
+    // Every task in flight on it is retried (if it has retries left) or fails; retried ones go
+    // back to the head of the queue in their order.
+    const lost = [...w.tasks];
+    w.tasks.clear();
+    w.argUser = undefined;
+    const requeue: Task[] = [];
+    for (const task of lost) {
+      this.#dropResultName(task, true);
+      task.worker = undefined;
+      if (task.state !== 'running') continue;
       if (task.attempts < this.#retries && this.#destroying === undefined) {
         task.attempts++;
         this.#retried++;
         this.#running--;
         task.state = 'queued';
-        this.#queue.unshift(task);
+        requeue.push(task);
       } else {
         this.#settle(task, error(`while running task '${task.fn}' (id ${task.id})`), undefined, false);
       }
     }
+    this.#queue.unshift(...requeue);
     if (!w.everReady && this.#destroying === undefined) {
       // It never started: the module does not load, or the system refuses processes. Trying again
       // for every queued task would loop; fail them instead, and start afresh with the next task.
@@ -884,10 +968,8 @@ export class Pool {
       const exits: Promise<unknown>[] = [];
       for (const w of [...this.#workers]) {
         exits.push(w.handle.exited);
-        if (w.state === 'idle' || w.state === 'starting') this.#retire(w);
-        else if (w.state === 'draining') {
-          // A cancelled task that still runs: its grace ends in a kill, which the exit handler sees.
-        }
+        // A worker still stopping a cancelled task retires once it stopped it, or is killed after the grace.
+        if (w.state === 'starting' || (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0)) this.#retire(w);
       }
       await Promise.all(exits);
     })();
@@ -905,10 +987,7 @@ export class Pool {
       for (const t of this.#queue.splice(0)) this.#settle(t, reason, undefined, false);
       const exits: Promise<unknown>[] = [];
       for (const w of [...this.#workers]) {
-        if (w.task !== undefined) {
-          const t = w.task;
-          this.#settle(t, reason, undefined, false);
-        }
+        for (const t of w.tasks) this.#settle(t, reason, undefined, false);
         exits.push(w.handle.exited);
         w.handle.kill('SIGKILL');
       }
@@ -926,7 +1005,7 @@ export class Pool {
   /** Counters, queue depth, workers and latency summaries. */
   stats(): PoolStats {
     let idle = 0;
-    for (const w of this.#workers) if (w.state === 'idle') idle++;
+    for (const w of this.#workers) if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0) idle++;
     return {
       completed: this.#completed,
       failed: this.#failed,

@@ -2,8 +2,9 @@
  * The module a pool worker process runs (through spawn()). It imports the
  * pool's task module, opens the task channel and serves three RPC methods:
  * `run` (one call of a task function), `chunk` (a task function over several
- * items, for map and friends) and `idle` (resolves once no task runs, so the
- * pool knows when a cancelled task has really stopped).
+ * items, for map and friends), `stopped` (resolves once the task with that id
+ * no longer runs, so the pool knows when a cancelled task has really stopped)
+ * and `idle` (resolves once no task runs). Several tasks may be in flight.
  *
  * argv: <task module URL> <'shm-ring' | 'stream'> <ring name or '-'> <shm threshold>
  *
@@ -37,8 +38,18 @@ function lookup(name: string): Function {
 
 let running = 0;
 let idleWaiters: Array<() => void> = [];
+/** The tasks running, by id, with who waits for each to end. */
+const active = new Map<number, Array<() => void>>();
 
-function finished(): void {
+function begin(id: number): void {
+  running++;
+  active.set(id, []);
+}
+
+function finished(id: number): void {
+  const waiters = active.get(id);
+  active.delete(id);
+  if (waiters !== undefined) for (const r of waiters) r();
   if (--running === 0) {
     const w = idleWaiters;
     idleWaiters = [];
@@ -90,31 +101,38 @@ function open(tree: unknown, p: ShmPack | null): unknown {
 
 const api = {
   async run(name: string, args: unknown[], p: ShmPack | null, resultName: string, id: number): Promise<[unknown, ShmPack | null]> {
-    running++;
+    begin(id);
     try {
       const { ctx, signal } = contextOf(name, id);
       const fn = lookup(name);
       const value = await runWithContext(ctx, fn, undefined, open(args, p) as unknown[]);
       return reply(value, resultName, signal());
     } finally {
-      finished();
+      finished(id);
     }
   },
 
   async chunk(name: string, items: unknown[], star: boolean, p: ShmPack | null, resultName: string, id: number): Promise<[unknown, ShmPack | null]> {
-    running++;
+    begin(id);
     try {
       const { ctx, signal } = contextOf(name, id);
       const fn = lookup(name);
       const list = open(items, p) as unknown[];
       const results = new Array<unknown>(list.length);
       for (let i = 0; i < list.length; i++) {
-        results[i] = await runWithContext(ctx, fn, undefined, star ? (list[i] as unknown[]) : [list[i]]);
+        const r = runWithContext(ctx, fn, undefined, star ? (list[i] as unknown[]) : [list[i]]);
+        // Await only promises: a microtask per item would dominate chunks of tiny items.
+        results[i] = r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function' ? await r : r;
       }
       return reply(results, resultName, signal());
     } finally {
-      finished();
+      finished(id);
     }
+  },
+
+  stopped(id: number): Promise<void> | undefined {
+    const waiters = active.get(id);
+    return waiters === undefined ? undefined : new Promise<void>((resolve) => waiters.push(resolve));
   },
 
   idle(): Promise<void> | undefined {

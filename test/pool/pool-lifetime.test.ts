@@ -39,7 +39,8 @@ test('close() lets queued and running tasks finish, then refuses new ones', asyn
 });
 
 test('destroy() rejects running and queued tasks at once and kills the workers', async () => {
-  const pool = makePool();
+  // One task per worker, so that the squares stay queued behind the hanging task.
+  const pool = makePool({ concurrentTasksPerWorker: 1 });
   await within(pool.run('pid'), 30000, 'warm-up');
   const running = pool.run('hang');
   const queued = [pool.run('square', [1]), pool.run('square', [2])];
