@@ -2,7 +2,9 @@
  * One benchmark case in this (fresh) process; prints one JSON line:
  *   node dist/bench/pool/case.js <case> <impl> <json params>
  * Cases: 'tiny' (many tiny tasks, all submitted at once), 'f64' (tasks with a
- * 1 MiB Float64Array argument), 'rpc' (sequential round trips of a trivial call).
+ * 1 MiB Float64Array argument), 'map' (a map over many small items in chunks:
+ * Pool.map with chunkSize, the others one task per chunk of the same size),
+ * 'rpc' (sequential round trips of a trivial call).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,12 +14,14 @@ import workerpool from 'workerpool';
 import { Pool, ShmRing, connect, spawn } from '../../src/index.js';
 
 const [kind, impl, paramsJson] = process.argv.slice(2) as [string, string, string];
-const params = JSON.parse(paramsJson) as { tasks: number; size: number; calls: number; elements: number; inFlight: number };
+const params = JSON.parse(paramsJson) as { tasks: number; size: number; calls: number; elements: number; inFlight: number; items: number; chunkSize: number; concurrency?: number };
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const tasksPath = here('./tasks.js');
 
 interface Runner {
   run(fn: string, arg: unknown): Promise<unknown>;
+  /** Our Pool's own map, where there is one. */
+  map?(fn: string, items: unknown[], chunkSize: number): Promise<unknown[]>;
   close(): Promise<void>;
 }
 
@@ -25,8 +29,13 @@ function makeRunner(): Runner {
   switch (impl) {
     case 'multiproc-ring':
     case 'multiproc-stream': {
-      const pool = new Pool({ module: tasksPath, size: params.size, transport: impl === 'multiproc-ring' ? 'shm-ring' : 'stream' });
-      return { run: (fn, arg) => pool.run(fn, [arg]), close: () => pool.close() };
+      const pool = new Pool({
+        module: tasksPath,
+        size: params.size,
+        transport: impl === 'multiproc-ring' ? 'shm-ring' : 'stream',
+        ...(params.concurrency !== undefined ? { concurrentTasksPerWorker: params.concurrency } : {}),
+      });
+      return { run: (fn, arg) => pool.run(fn, [arg]), map: (fn, items, chunkSize) => pool.map(fn, items, { chunkSize }), close: () => pool.close() };
     }
     case 'piscina': {
       const pool = new Piscina({ filename: tasksPath, minThreads: params.size, maxThreads: params.size });
@@ -34,6 +43,10 @@ function makeRunner(): Runner {
     }
     case 'tinypool': {
       const pool = new Tinypool({ filename: tasksPath, minThreads: params.size, maxThreads: params.size });
+      return { run: (fn, arg) => pool.run(arg, { name: fn }), close: () => pool.destroy() };
+    }
+    case 'tinypool-process': {
+      const pool = new Tinypool({ filename: tasksPath, minThreads: params.size, maxThreads: params.size, runtime: 'child_process' });
       return { run: (fn, arg) => pool.run(arg, { name: fn }), close: () => pool.destroy() };
     }
     case 'workerpool': {
@@ -127,6 +140,30 @@ async function rpcCase(): Promise<Record<string, number>> {
   }
 }
 
-const figures = kind === 'rpc' ? await rpcCase() : await poolCase();
+async function mapCase(): Promise<Record<string, number>> {
+  const runner = makeRunner();
+  try {
+    const items = Array.from({ length: params.items }, (_, i) => i % 1000);
+    const chunkSize = params.chunkSize;
+    const viaChunks = async (): Promise<unknown[]> => {
+      const chunks: number[][] = [];
+      for (let i = 0; i < items.length; i += chunkSize) chunks.push(items.slice(i, i + chunkSize));
+      const parts = (await Promise.all(chunks.map((c) => runner.run('squareAll', c)))) as number[][];
+      return parts.flat();
+    };
+    const go = runner.map !== undefined ? () => runner.map!('square', items, chunkSize) : viaChunks;
+    // Warm-up: every worker started and ran a few chunks.
+    await Promise.all(Array.from({ length: params.size * 4 }, () => runner.run('squareAll', items.slice(0, chunkSize))));
+    const t0 = performance.now();
+    const results = await go();
+    const seconds = (performance.now() - t0) / 1000;
+    if (results.length !== items.length || results.some((r, i) => r !== items[i]! * items[i]!)) throw new Error(`${impl}: wrong result`);
+    return { itemsPerSecond: items.length / seconds, seconds };
+  } finally {
+    await runner.close();
+  }
+}
+
+const figures = kind === 'rpc' ? await rpcCase() : kind === 'map' ? await mapCase() : await poolCase();
 process.stdout.write(JSON.stringify({ kind, impl, ...figures }) + '\n');
 process.exit(0);

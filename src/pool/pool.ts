@@ -8,6 +8,7 @@
  * its tasks at once and is replaced; a task that ignores its cancellation is
  * stopped by killing its worker after a grace period.
  */
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -228,6 +229,17 @@ function isIterable(x: unknown): x is Iterable<unknown> | AsyncIterable<unknown>
   return x !== null && x !== undefined && (typeof (x as any)[Symbol.iterator] === 'function' || typeof (x as any)[Symbol.asyncIterator] === 'function');
 }
 
+function checkStarItem(item: unknown): void {
+  if (!Array.isArray(item)) {
+    throw typeError('ERR_INVALID_ARG_TYPE', `starmap: every item must be an array of arguments. Received ${item === null ? 'null' : typeof item}`);
+  }
+}
+
+/** The items of the chunks, one by one. Leaving early closes `chunks` (which cancels what is in flight). */
+async function* flatten<R>(chunks: AsyncGenerator<unknown[], void, undefined>): AsyncGenerator<R, void, undefined> {
+  for await (const chunk of chunks) for (const v of chunk) yield v as R;
+}
+
 /** Local failures of the RPC call that say "the worker's channel broke", as opposed to an error the task threw. */
 function fromRemote(err: unknown): boolean {
   return err instanceof Error && Object.prototype.hasOwnProperty.call(err, 'remoteStack');
@@ -422,20 +434,29 @@ export class Pool {
 
   #pump(): void {
     if (this.#destroying !== undefined) return;
+    // A worker is refilled once half its tasks are answered, and then up to the full count at
+    // once: the task messages go out back to back, so one wake-up of the worker serves several
+    // (the ring wakes a receiver only when it sleeps), and replies come back in runs too.
+    const lowWater = this.#concurrency >> 1;
     while (this.#queue.length > 0) {
       // The least loaded worker with room: tasks spread over the workers.
       let best: PoolWorker | undefined;
       for (const w of this.#workers) {
-        if (this.#room(w) > 0 && (best === undefined || w.tasks.size < best.tasks.size)) best = w;
+        if (w.tasks.size <= lowWater && this.#room(w) > 0 && (best === undefined || w.tasks.size < best.tasks.size)) best = w;
       }
       if (best === undefined) break;
-      const task = this.#queue[0]!;
-      // A timed task runs alone (its timeout counts from its real start).
-      if (task.timeout !== Infinity && best.tasks.size > 0) break;
       // Stack tasks on a busy worker only once no more workers can start: long tasks get a worker each.
       if (best.tasks.size > 0 && this.#active() < this.#size) break;
-      this.#queue.shift();
-      this.#start(best, task);
+      let sent = 0;
+      while (this.#queue.length > 0 && this.#room(best) > 0) {
+        const task = this.#queue[0]!;
+        // A timed task runs alone (its timeout counts from its real start).
+        if (task.timeout !== Infinity && best.tasks.size > 0) break;
+        this.#queue.shift();
+        this.#start(best, task);
+        sent++;
+      }
+      if (sent === 0) break;
     }
     // Start workers for what is still queued, never more than the queue needs.
     while (this.#queue.length > this.#starting && this.#active() < this.#size) {
@@ -822,14 +843,14 @@ export class Pool {
    */
   async map<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: MapOptions): Promise<R[]> {
     const out: R[] = [];
-    for await (const r of this.#iterate<R>(fn, items, options, false, true, true)) out.push(r);
+    for await (const chunk of this.#iterate(fn, items, options, false, true, true)) for (let i = 0; i < chunk.length; i++) out.push(chunk[i] as R);
     return out;
   }
 
   /** {@link Pool.map} for items that are argument lists: calls `fn(...item)`. */
   async starmap<R = any>(fn: string, items: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>, options?: MapOptions): Promise<R[]> {
     const out: R[] = [];
-    for await (const r of this.#iterate<R>(fn, items, options, true, true, true)) out.push(r);
+    for await (const chunk of this.#iterate(fn, items, options, true, true, true)) for (let i = 0; i < chunk.length; i++) out.push(chunk[i] as R);
     return out;
   }
 
@@ -841,15 +862,16 @@ export class Pool {
    * Errors as {@link Pool.run}, thrown from the loop.
    */
   imap<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: Omit<MapOptions, 'ordered'>): AsyncGenerator<R, void, undefined> {
-    return this.#iterate<R>(fn, items, options, false, true, false);
+    return flatten<R>(this.#iterate(fn, items, options, false, true, false));
   }
 
   /** As {@link Pool.imap}, yielding results as they complete. */
   imapUnordered<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: Omit<MapOptions, 'ordered'>): AsyncGenerator<R, void, undefined> {
-    return this.#iterate<R>(fn, items, options, false, false, false);
+    return flatten<R>(this.#iterate(fn, items, options, false, false, false));
   }
 
-  #iterate<R>(fn: string, items: unknown, options: MapOptions | undefined, star: boolean, orderedDefault: boolean, eager: boolean): AsyncGenerator<R, void, undefined> {
+  /** The results chunk by chunk (one array per chunk): map collects them, imap flattens them. */
+  #iterate(fn: string, items: unknown, options: MapOptions | undefined, star: boolean, orderedDefault: boolean, eager: boolean): AsyncGenerator<unknown[], void, undefined> {
     // Arguments are checked at the call, not at the first next().
     validateFn(fn);
     if (!isIterable(items)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "items" argument must be an iterable or an async iterable');
@@ -858,17 +880,18 @@ export class Pool {
     if (o.chunkSize !== undefined) chunkSize = validateInteger(o.chunkSize, 'options.chunkSize', 1);
     else chunkSize = eager && Array.isArray(items) ? Math.max(1, Math.ceil(items.length / (this.#size * 4))) : 1;
     const ordered = o.ordered === undefined ? orderedDefault : (o.ordered as unknown) === true ? true : (o.ordered as unknown) === false ? false : this.#badBoolean('options.ordered', o.ordered);
-    const window = o.window === undefined ? this.#size * 2 : validateInteger(o.window, 'options.window', 1);
+    // Enough chunks to keep every worker's task slots fed.
+    const window = o.window === undefined ? this.#size * Math.max(2, this.#concurrency) : validateInteger(o.window, 'options.window', 1);
     const signal = validateSignal(o.signal);
     const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
-    return this.#stream<R>(fn, items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, timeout, star);
+    return this.#stream(fn, items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, timeout, star);
   }
 
   #badBoolean(what: string, value: unknown): never {
     throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" property must be of type boolean. Received ${typeof value}`);
   }
 
-  async *#stream<R>(
+  async *#stream(
     fn: string,
     items: Iterable<unknown> | AsyncIterable<unknown>,
     chunkSize: number,
@@ -877,12 +900,16 @@ export class Pool {
     signal: AbortSignal | undefined,
     timeout: number,
     star: boolean,
-  ): AsyncGenerator<R, void, undefined> {
-    const source: Iterator<unknown> | AsyncIterator<unknown> =
-      typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
-        ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-        : (items as Iterable<unknown>)[Symbol.iterator]();
+  ): AsyncGenerator<unknown[], void, undefined> {
+    const isAsync = typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+    // An array is cut into slices; other sources are pulled item by item (awaited only when async).
+    const array = Array.isArray(items) ? (items as unknown[]) : undefined;
+    let position = 0;
+    const source: Iterator<unknown> | AsyncIterator<unknown> | undefined =
+      array !== undefined ? undefined : isAsync ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (items as Iterable<unknown>)[Symbol.iterator]();
     const controller = new AbortController();
+    // One listener per chunk in flight.
+    setMaxListeners(0, controller.signal);
     const onAbort = (): void => controller.abort(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     type Outcome = { ok: true; value: unknown[] } | { ok: false; error: unknown };
@@ -895,17 +922,23 @@ export class Pool {
       for (;;) {
         if (signal?.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason });
         while (!exhausted && submitted - consumed < window) {
-          const chunk: unknown[] = [];
-          while (chunk.length < chunkSize) {
-            const r = await source.next();
-            if (r.done === true) {
-              exhausted = true;
-              break;
+          let chunk: unknown[];
+          if (array !== undefined) {
+            chunk = array.slice(position, position + chunkSize);
+            position += chunk.length;
+            if (position >= array.length) exhausted = true;
+            if (star) for (const item of chunk) checkStarItem(item);
+          } else {
+            chunk = [];
+            while (chunk.length < chunkSize) {
+              const r = isAsync ? await source!.next() : (source as Iterator<unknown>).next();
+              if (r.done === true) {
+                exhausted = true;
+                break;
+              }
+              if (star) checkStarItem(r.value);
+              chunk.push(r.value);
             }
-            if (star && !Array.isArray(r.value)) {
-              throw typeError('ERR_INVALID_ARG_TYPE', `starmap: every item must be an array of arguments. Received ${r.value === null ? 'null' : typeof r.value}`);
-            }
-            chunk.push(r.value);
           }
           if (chunk.length === 0) break;
           const seq = submitted++;
@@ -942,12 +975,12 @@ export class Pool {
           if (signal?.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason });
           throw outcome.error;
         }
-        for (const v of outcome.value) yield v as R;
+        yield outcome.value;
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       if (submitted > consumed) controller.abort(new AbortError('the iteration ended early'));
-      if (!exhausted) await source.return?.();
+      if (!exhausted) await source?.return?.();
     }
   }
 
