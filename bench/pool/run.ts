@@ -4,7 +4,8 @@
  * child_process IPC. Each trial runs in a fresh process (case.ts).
  *
  *   node dist/bench/pool/run.js [--quick] [--trials N] [--size N] [--tasks N]
- *        [--big-tasks N] [--elements N] [--calls N] [--in-flight N] [--only a,b] [--json FILE]
+ *        [--big-tasks N] [--elements N] [--items N] [--chunk-size N] [--concurrency N]
+ *        [--calls N] [--in-flight N] [--only a,b] [--json FILE]
  *
  * Prints a table with ratios and writes the results to bench/results/pool-<time>.json.
  */
@@ -34,6 +35,9 @@ const { values: a } = parseArgs({
     tasks: { type: 'string' },
     'big-tasks': { type: 'string' },
     elements: { type: 'string', default: String(131072) },
+    items: { type: 'string' },
+    'chunk-size': { type: 'string', default: '1000' },
+    concurrency: { type: 'string' },
     calls: { type: 'string' },
     'in-flight': { type: 'string', default: '64' },
     only: { type: 'string' },
@@ -49,6 +53,9 @@ if (a.help) {
   --tasks N        tiny tasks per trial (default 5000)
   --big-tasks N    tasks with a Float64Array argument per trial (default 200)
   --elements N     length of that Float64Array (default 131072: 1 MiB)
+  --items N        items of the map case (default 1000000)
+  --chunk-size N   items per chunk in the map case (default 1000)
+  --concurrency N  concurrentTasksPerWorker of our Pool (default: the Pool's default)
   --calls N        RPC round trips per trial (default 3000)
   --in-flight N    calls in flight in the pipelined RPC figure (default 64)
   --only a,b       only rows whose id contains one of these
@@ -67,6 +74,9 @@ const params = {
   tasks: int(a.tasks, quick ? 2000 : 5000, 'tasks'),
   bigTasks: int(a['big-tasks'], quick ? 50 : 200, 'big-tasks'),
   elements: int(a.elements, 131072, 'elements'),
+  items: int(a.items, quick ? 200000 : 1000000, 'items'),
+  chunkSize: int(a['chunk-size'], 1000, 'chunk-size'),
+  ...(a.concurrency !== undefined ? { concurrency: int(a.concurrency, 16, 'concurrency') } : {}),
   calls: int(a.calls, quick ? 1000 : 3000, 'calls'),
   inFlight: int(a['in-flight'], 64, 'in-flight'),
 };
@@ -74,7 +84,7 @@ const only = a.only?.split(',').map((s) => s.trim()).filter(Boolean);
 
 interface Row {
   id: string;
-  kind: 'tiny' | 'f64' | 'rpc';
+  kind: 'tiny' | 'f64' | 'map' | 'rpc';
   impl: string;
   label: string;
 }
@@ -83,14 +93,21 @@ const pools: [string, string][] = [
   ['multiproc-ring', 'multiproc Pool, shared-memory rings (processes)'],
   ['piscina', 'piscina (worker threads)'],
   ['tinypool', 'tinypool (worker threads)'],
+  ['tinypool-process', 'tinypool (child processes)'],
   ['workerpool', 'workerpool (worker threads)'],
   ['workerpool-process', 'workerpool (child processes)'],
 ];
+/** The process-based pools of other libraries: the yardstick of the 3x target. */
+const processPools = new Set(['workerpool-process', 'tinypool-process']);
 const rows: Row[] = (
   [
   ...pools.map(([impl, label]) => ({ id: `tiny/${impl}`, kind: 'tiny' as const, impl, label })),
-  // workerpool's child processes talk JSON, which cannot carry a Float64Array.
-  ...pools.filter(([impl]) => impl !== 'workerpool-process').map(([impl, label]) => ({ id: `f64/${impl}`, kind: 'f64' as const, impl, label })),
+  // workerpool's and tinypool's child processes talk JSON, which cannot carry a Float64Array.
+  ...pools.filter(([impl]) => !processPools.has(impl)).map(([impl, label]) => ({ id: `f64/${impl}`, kind: 'f64' as const, impl, label })),
+  // map-1M: Pool.map with chunkSize; the others run one task per chunk of the same size.
+  ...pools
+    .filter(([impl]) => ['multiproc-stream', 'multiproc-ring', 'piscina', 'tinypool-process', 'workerpool-process'].includes(impl))
+    .map(([impl, label]) => ({ id: `map-1M/${impl}`, kind: 'map' as const, impl, label })),
   { id: 'rpc/ring', kind: 'rpc', impl: 'ring', label: 'multiproc RPC over ShmRing pair' },
   { id: 'rpc/stream', kind: 'rpc', impl: 'stream', label: 'multiproc RPC over socket pair' },
   { id: 'rpc/fork', kind: 'rpc', impl: 'fork', label: 'child_process.fork IPC (send/message)' },
@@ -98,7 +115,7 @@ const rows: Row[] = (
 ).filter((r) => only === undefined || only.some((o) => r.id.includes(o)));
 
 function trial(row: Row): Promise<Record<string, number>> {
-  const p = { size: params.size, tasks: row.kind === 'f64' ? params.bigTasks : params.tasks, elements: params.elements, calls: params.calls, inFlight: params.inFlight };
+  const p = { ...params, tasks: row.kind === 'f64' ? params.bigTasks : params.tasks };
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [join(here, 'case.js'), row.kind, row.impl, JSON.stringify(p)], { timeout: 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${row.id}: ${err.message}\n${stderr}`));
@@ -128,7 +145,12 @@ for (const row of rows) {
   const keys = ts.length > 0 ? Object.keys(ts[0]!).filter((k) => typeof ts[0]![k] === 'number') : [];
   const med = Object.fromEntries(keys.map((k) => [k, median(ts.map((x) => x[k]!))]));
   results.push({ ...row, trials: ts, median: med, ...(error !== undefined ? { error } : {}) });
-  const head = row.kind === 'rpc' ? `${fmt(med.callsPerSecond)} calls/s (${fmt(med.usPerCall)} µs each), ${fmt(med.pipelinedCallsPerSecond)} calls/s with ${params.inFlight} in flight` : `${fmt(med.tasksPerSecond)} tasks/s`;
+  const head =
+    row.kind === 'rpc'
+      ? `${fmt(med.callsPerSecond)} calls/s (${fmt(med.usPerCall)} µs each), ${fmt(med.pipelinedCallsPerSecond)} calls/s with ${params.inFlight} in flight`
+      : row.kind === 'map'
+        ? `${fmt(med.itemsPerSecond)} items/s`
+        : `${fmt(med.tasksPerSecond)} tasks/s`;
   console.error(`${row.id.padEnd(28)} ${error !== undefined ? `FAILED: ${error.split('\n')[0]}` : head}`);
 }
 
@@ -153,6 +175,31 @@ for (const kind of ['tiny', 'f64'] as const) {
     lines.push(`${r.label.padEnd(50)} ${fmt(v).padStart(10)} ${ratio(v, ref).padStart(11)} ${ratio(ours, v).padStart(10)}`);
   }
 }
+const mapRows = results.filter((x) => x.kind === 'map');
+if (mapRows.length > 0) {
+  lines.push(``, `map over ${params.items.toLocaleString('en-US')} small items (x*x) in chunks of ${params.chunkSize}, ${params.size} workers (Pool.map; the others one task per chunk)`);
+  lines.push(`${'implementation'.padEnd(50)} ${'items/s'.padStart(10)} ${'vs piscina'.padStart(11)} ${'ours/this'.padStart(10)}`);
+  const ref = byId.get('map-1M/piscina')?.median.itemsPerSecond;
+  const ours = byId.get('map-1M/multiproc-ring')?.median.itemsPerSecond;
+  for (const r of mapRows) {
+    const v = r.median.itemsPerSecond;
+    lines.push(`${r.label.padEnd(50)} ${fmt(v).padStart(10)} ${ratio(v, ref).padStart(11)} ${ratio(ours, v).padStart(10)}`);
+  }
+}
+// The acceptance targets: our Pool (the faster of its transports) on tiny tasks.
+{
+  const tps = (id: string): number | undefined => byId.get(id)?.median.tasksPerSecond;
+  const oursList = [tps('tiny/multiproc-ring'), tps('tiny/multiproc-stream')].filter((x): x is number => x !== undefined);
+  const procList = [...processPools].map((impl) => tps(`tiny/${impl}`)).filter((x): x is number => x !== undefined);
+  const piscina = tps('tiny/piscina');
+  if (oursList.length > 0) {
+    const ours = Math.max(...oursList);
+    const verdict = (x: number, goal: number): string => `${x.toFixed(2)}x, ${x >= goal ? 'PASS' : 'MISS'}`;
+    lines.push(``, `targets (tiny tasks, our Pool's faster transport):`);
+    if (procList.length > 0) lines.push(`  Pool >= 3x the best process-based pool (${fmt(Math.max(...procList))} tasks/s): ${verdict(ours / Math.max(...procList), 3)}`);
+    if (piscina !== undefined) lines.push(`  Pool >= 1x piscina (${fmt(piscina)} tasks/s): ${verdict(ours / piscina, 1)}`);
+  }
+}
 const rpc = results.filter((x) => x.kind === 'rpc');
 if (rpc.length > 0) {
   const fork = byId.get('rpc/fork')?.median;
@@ -165,7 +212,7 @@ if (rpc.length > 0) {
     );
   }
   const ringVsFork = (byId.get('rpc/ring')?.median.pipelinedCallsPerSecond ?? NaN) / (fork?.pipelinedCallsPerSecond ?? NaN);
-  if (Number.isFinite(ringVsFork)) lines.push(`target: RPC over ring >= 10x child_process IPC (pipelined): ${ringVsFork.toFixed(2)}x, ${ringVsFork >= 10 ? 'met' : 'NOT met'}`);
+  if (Number.isFinite(ringVsFork)) lines.push(`target: RPC over ring >= 10x child_process IPC (pipelined): ${ringVsFork.toFixed(2)}x, ${ringVsFork >= 10 ? 'PASS' : 'MISS'}`);
 }
 machine.loadavg.end = (await import('node:os')).loadavg()[0]!;
 lines.push(``, `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadavg.start.toFixed(1)} -> ${machine.loadavg.end.toFixed(1)}`);

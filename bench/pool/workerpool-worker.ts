@@ -1,5 +1,5 @@
 // workerpool's worker script: the same tasks, registered by name.
 import workerpool from 'workerpool';
-import { square, sum } from './tasks.js';
+import { square, squareAll, sum } from './tasks.js';
 
-workerpool.worker({ square, sum });
+workerpool.worker({ square, squareAll, sum });
