@@ -30,6 +30,7 @@ import {
 } from '../errors.js';
 import { spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
+import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
@@ -49,7 +50,8 @@ export interface PoolOptions {
    * Most tasks sent to one worker and not yet answered. More than one keeps the
    * worker's queue fed (its next task is already there when one finishes), which
    * is what makes tiny tasks fast; async tasks also overlap. A task with a finite
-   * timeout runs alone on its worker (see `taskTimeout`). Default 16.
+   * timeout runs alone on its worker (see `taskTimeout`). Default 64; for long
+   * tasks of uneven length, a small value (1 or 2) balances better.
    */
   concurrentTasksPerWorker?: number;
   /**
@@ -148,6 +150,8 @@ interface Task {
   worker: PoolWorker | undefined;
   /** Where the worker puts large binary results; removed once the worker answered or stopped it. */
   resultName: string | undefined;
+  /** Send it alone (its batch could not be sent). */
+  noBatch: boolean;
   resolve: (value: any) => void;
   reject: (err: unknown) => void;
 }
@@ -186,9 +190,21 @@ const RING_CAPACITY = 4 << 20;
 const MIN_ARG_SEGMENT = 256 * 1024;
 const DEFAULT_SHM_THRESHOLD = 64 * 1024;
 const DEFAULT_CANCEL_GRACE = 1000;
-const DEFAULT_CONCURRENT_TASKS = 16;
+const DEFAULT_CONCURRENT_TASKS = 64;
 /** Thrown by a worker's argument source when another task's arguments are in the segment. */
 const ARG_BUSY = Symbol('argument segment busy');
+/** Thrown by the argument source of a batch: a task with large arguments goes alone. */
+const NEEDS_SHM = Symbol('needs shared memory');
+const noShm: SegmentSource = () => {
+  throw NEEDS_SHM;
+};
+/** Most tasks in one batch message. */
+const MAX_BATCH = 64;
+
+/** Tasks that may share a message: plain runs, nothing to cancel or time, no forced shared memory. */
+function batchable(task: Task | undefined): boolean {
+  return task !== undefined && task.method === 'run' && task.signal === undefined && task.timeout === Infinity && task.transfer === undefined && !task.noBatch;
+}
 /** After the task channel broke: how long to wait for the worker's exit before killing it. */
 const BROKEN_GRACE = 2000;
 
@@ -280,6 +296,7 @@ export class Pool {
   readonly #queue: Task[] = [];
   readonly #workers = new Set<PoolWorker>();
   #starting = 0;
+  #pumpScheduled = false;
   #running = 0;
   #taskSerial = 0;
   #workerSerial = 0;
@@ -412,6 +429,7 @@ export class Pool {
         state: 'queued',
         worker: undefined,
         resultName: undefined,
+        noBatch: false,
         resolve,
         reject,
       };
@@ -420,7 +438,14 @@ export class Pool {
         signal.addEventListener('abort', task.onAbort, { once: true });
       }
       this.#queue.push(task);
-      this.#pump();
+      // Tasks submitted in one go (a loop of run() calls) are dispatched together, in batches.
+      if (!this.#pumpScheduled) {
+        this.#pumpScheduled = true;
+        queueMicrotask(() => {
+          this.#pumpScheduled = false;
+          this.#pump();
+        });
+      }
     });
   }
 
@@ -452,6 +477,12 @@ export class Pool {
         const task = this.#queue[0]!;
         // A timed task runs alone (its timeout counts from its real start).
         if (task.timeout !== Infinity && best.tasks.size > 0) break;
+        const room = this.#room(best);
+        if (room >= 2 && batchable(task) && batchable(this.#queue[1])) {
+          // A backlog of tiny tasks: several in one message, one reply for them.
+          sent += this.#startBatch(best, Math.min(room, MAX_BATCH));
+          continue;
+        }
         this.#queue.shift();
         this.#start(best, task);
         sent++;
@@ -603,17 +634,9 @@ export class Pool {
       this.#settle(task, err, undefined, false);
       return;
     }
-    task.state = 'running';
-    task.startedAt = performance.now();
-    task.worker = w;
-    this.#waitTime.record(task.startedAt - task.queuedAt);
-    this.#running++;
-    w.tasks.add(task);
-    w.tasksRun++;
+    this.#begin(w, task);
     if (task.timeout !== Infinity) w.exclusive = true;
-    const resultName = `${this.#prefix}-t${task.id}-${task.attempts}-r`;
-    task.resultName = resultName;
-    remember(resultName);
+    const resultName = task.resultName!;
     if (task.signal !== undefined) task.controller = new AbortController();
     const args =
       task.method === 'run'
@@ -630,6 +653,98 @@ export class Pool {
         this.#onCallError(w, task, err);
       },
     );
+  }
+
+  /** Marks `task` as running on `w`. */
+  #begin(w: PoolWorker, task: Task): void {
+    task.state = 'running';
+    task.startedAt = performance.now();
+    task.worker = w;
+    this.#waitTime.record(task.startedAt - task.queuedAt);
+    this.#running++;
+    w.tasks.add(task);
+    w.tasksRun++;
+    const resultName = `${this.#prefix}-t${task.id}-${task.attempts}-r`;
+    task.resultName = resultName;
+    remember(resultName);
+  }
+
+  /** Sends up to `max` batchable tasks from the head of the queue in one `batch` call; returns how many went. */
+  #startBatch(w: PoolWorker, max: number): number {
+    this.#clearIdleTimer(w);
+    const batch: Task[] = [];
+    const wire: [string, unknown, string, number][] = [];
+    while (batch.length < max && batchable(this.#queue[0])) {
+      const task = this.#queue[0]!;
+      let packed: ReturnType<typeof pack>;
+      try {
+        packed = pack(task.tree, noShm, this.#shmThreshold, undefined);
+      } catch (err) {
+        if (err === NEEDS_SHM) break;
+        this.#queue.shift();
+        this.#settle(task, err, undefined, false);
+        continue;
+      }
+      this.#queue.shift();
+      this.#begin(w, task);
+      batch.push(task);
+      wire.push([task.fn, packed.value, task.resultName!, task.id]);
+    }
+    if (batch.length === 0) {
+      // The head has large arguments (or nothing was left): send it alone.
+      const task = this.#queue.shift();
+      if (task === undefined) return 0;
+      this.#start(w, task);
+      return 1;
+    }
+    type Outcome = [0, unknown, ShmPack | null] | [1, WireError];
+    const settleOne = (task: Task, r: Outcome): void => {
+      if (r[0] === 0) this.#onReply(w, task, [r[1], r[2]]);
+      else if (task.state === 'running' && w.tasks.has(task)) {
+        this.#release(w, task, false);
+        this.#settle(task, deserializeError(r[1]), undefined, false);
+      }
+    };
+    (w.client!.call('batch', [wire], { timeout: Infinity }) as Promise<Array<Outcome | [2]>>).then(
+      (replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const task = batch[i]!;
+          const r = replies[i]!;
+          if (r[0] !== 2) settleOne(task, r);
+          else {
+            // An async task still running: fetch its outcome when it has one.
+            (w.client!.call('result', [task.id], { timeout: Infinity }) as Promise<Outcome>).then(
+              (o) => {
+                settleOne(task, o);
+                this.#afterTask(w);
+              },
+              (err) => this.#onCallError(w, task, err),
+            );
+          }
+        }
+        this.#afterTask(w);
+      },
+      (err) => {
+        if ((err instanceof TypeError && (err as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') || err instanceof MessageTooLargeError) {
+          // The message could not be sent (an argument that cannot be cloned, or too big): send each
+          // task alone, so that only the guilty one fails.
+          for (let i = batch.length - 1; i >= 0; i--) {
+            const task = batch[i]!;
+            if (task.state !== 'running' || !w.tasks.has(task)) continue;
+            this.#release(w, task, false);
+            w.tasksRun--;
+            this.#running--;
+            task.state = 'queued';
+            task.noBatch = true;
+            this.#queue.unshift(task);
+          }
+          this.#afterTask(w);
+          return;
+        }
+        for (const task of batch) this.#onCallError(w, task, err);
+      },
+    );
+    return batch.length;
   }
 
   /** The worker is done with `task` (answered it, or stopped it after a cancel). */

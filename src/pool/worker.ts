@@ -15,6 +15,7 @@ import { ShmRing } from '../channel/transports/shm-ring.js';
 import { NoSuchMethodError } from '../errors.js';
 import { onShutdown, parentChannel, ready } from '../process/child.js';
 import { callContext, expose } from '../rpc/expose.js';
+import { serializeError, type WireError } from '../rpc/remote-error.js';
 import { runWithContext, type TaskContext } from './context.js';
 import { newSegment, pack, unlinkQuietly, unpack, type ShmPack } from './shm-args.js';
 import { SharedMemory } from '../shm/shared-memory.js';
@@ -83,6 +84,22 @@ function contextOf(name: string, id: number): { ctx: TaskContext; signal: () => 
   return { ctx, signal: () => (used ? rpc.signal : undefined) };
 }
 
+/** One batched task's outcome: its value (and where its large parts are), or the error it threw. */
+type Outcome = [0, unknown, ShmPack | null] | [1, WireError];
+/** Batched async tasks still running when their batch was answered, by id. */
+const later = new Map<number, Promise<Outcome>>();
+
+/** A thrown value for a batch reply: as RPC sends it, or its plain form if that cannot be cloned. */
+function wireError(err: unknown): WireError {
+  const wire = serializeError(err);
+  try {
+    structuredClone(wire);
+    return wire;
+  } catch {
+    return serializeError(err, 0);
+  }
+}
+
 // The pool writes large arguments into one segment per worker, reused from task to task (its
 // pages stay mapped on both sides); a bigger one comes under a new name.
 let argSegment: SharedMemory | undefined;
@@ -128,6 +145,68 @@ const api = {
     } finally {
       finished(id);
     }
+  },
+
+  /**
+   * Several `run` tasks in one message (tiny tasks when the pool has a backlog): each item is
+   * `[name, args, resultName, id]`; the reply has one `[0, value, pack]` or `[1, error]` per item,
+   * or `[2]` for an async task still running: its outcome is fetched with `result(id)`, so that a
+   * slow task does not hold up the replies of the others.
+   */
+  async batch(items: [string, unknown[], string, number][]): Promise<Array<Outcome | [2]>> {
+    const out = new Array<Outcome | [2]>(items.length);
+    let pending: Array<[number, number, Promise<Outcome>]> | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const [name, args, resultName, id] = items[i]!;
+      begin(id);
+      let r: unknown;
+      try {
+        const { ctx } = contextOf(name, id);
+        r = runWithContext(ctx, lookup(name), undefined, args);
+      } catch (err) {
+        out[i] = [1, wireError(err)];
+        finished(id);
+        continue;
+      }
+      if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+        const p = Promise.resolve(r)
+          .then(
+            (v): Outcome => [0, ...reply(v, resultName, undefined)],
+            (err: unknown): Outcome => [1, wireError(err)],
+          )
+          .finally(() => finished(id));
+        (pending ??= []).push([i, id, p]);
+      } else {
+        try {
+          out[i] = [0, ...reply(r, resultName, undefined)];
+        } catch (err) {
+          out[i] = [1, wireError(err)];
+        }
+        finished(id);
+      }
+    }
+    if (pending !== undefined) {
+      // One turn of the event loop for async tasks that end at once; the others are fetched later.
+      const settled = new Map<number, Outcome>();
+      for (const [i, , p] of pending) void p.then((o) => settled.set(i, o));
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const [i, id, p] of pending) {
+        const o = settled.get(i);
+        if (o !== undefined) out[i] = o;
+        else {
+          out[i] = [2];
+          later.set(id, p);
+        }
+      }
+    }
+    return out;
+  },
+
+  /** The outcome of a batched async task that was still running when its batch was answered. */
+  result(id: number): Promise<Outcome> | undefined {
+    const p = later.get(id);
+    later.delete(id);
+    return p;
   },
 
   stopped(id: number): Promise<void> | undefined {

@@ -117,3 +117,26 @@ test('a task with a timeout runs alone on its worker: its timeout counts from it
   assert.deepEqual(results, [0, 1, 4]);
   assert.equal(pool.stats().cancelled, 0);
 });
+
+test('tasks submitted together share messages, yet each settles on its own', async () => {
+  await using pool = makePool({ size: 1 });
+  await within(pool.run('pid'), 30000, 'warm-up');
+  // A burst: sync, async, throwing, and one argument that cannot be cloned.
+  const burst = [
+    pool.run('square', [3]),
+    pool.run('slowSquare', [4, 200]),
+    pool.run('fail', ['boom']),
+    pool.run('square', [() => 1]),
+    pool.run('add', [2, 5]),
+    pool.run('hang'),
+  ];
+  const outcome = burst.map((p) => p.then((value) => ({ value }), (error: unknown) => ({ error })));
+  assert.deepEqual(await within(outcome[0]!, 30000, 'square'), { value: 9 });
+  assert.deepEqual(await within(outcome[4]!, 30000, 'add'), { value: 7 }, 'a hanging task in the same message does not hold up the others');
+  assert.deepEqual(await within(outcome[1]!, 30000, 'slowSquare'), { value: 16 });
+  const thrown = ((await outcome[2]!) as { error: unknown }).error;
+  assert.ok(thrown instanceof RangeError && thrown.message === 'boom' && (thrown as { code?: string }).code === 'E_TASK');
+  assert.equal(((await outcome[3]!) as { error: { code?: string } }).error.code, 'ERR_INVALID_ARG_VALUE');
+  await pool.destroy();
+  assert.equal(((await outcome[5]!) as { error: { code?: string } }).error.code, 'ERR_MULTIPROC_CLOSED');
+});
