@@ -1,9 +1,10 @@
 /**
  * Pool: a fixed-size set of worker processes (started with spawn()) that run
- * the exported functions of one task module. Tasks go to idle workers over an
- * RPC connection (a shared-memory ring pair, or a socket pair), several at a
- * time per worker (`concurrentTasksPerWorker`) so that a worker never waits
- * for the round trip of its next task; large binary arguments and results go
+ * the exported functions of one task module. Tasks go to the least loaded
+ * worker over an RPC connection (a shared-memory ring pair, or a socket pair),
+ * several at a time per worker (`concurrentTasksPerWorker`) so that a worker
+ * never waits for the round trip of its next task, and plain tasks submitted
+ * together share one message each way; large binary arguments and results go
  * through shared-memory segments. A worker that dies fails (or retries) all
  * its tasks at once and is replaced; a task that ignores its cancellation is
  * stopped by killing its worker after a grace period.
@@ -95,7 +96,7 @@ export interface MapOptions {
   chunkSize?: number;
   /** Results in input order (default true for `map`, `imap`, `starmap`), or as they complete. */
   ordered?: boolean;
-  /** Most chunks submitted but not yet consumed; bounds the items pulled ahead of the consumer. Default twice `size`. */
+  /** Most chunks submitted but not yet consumed; bounds the items pulled ahead of the consumer. Default `size × max(2, concurrentTasksPerWorker)`. */
   window?: number;
   /** Cancels the whole operation: chunks in flight are cancelled and the source is closed. */
   signal?: AbortSignal;
