@@ -1,0 +1,133 @@
+// A Pool across hosts: the caller's Pool with a `nats` option, and worker
+// hosts that are separate process trees (started here as independent
+// processes running servePool, each with its own local worker processes),
+// on a real nats-server. Fast mode (queue group) and durable mode
+// (JetStream, one host SIGKILLed mid-run).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { leakGuard } from '../helpers/leak-guard.js';
+import { uniqueName } from '../helpers/names.js';
+import { Child } from '../helpers/child.js';
+import { NatsServer, natsSkip } from '../helpers/nats-server.js';
+import { Pool } from '../../src/pool/pool.js';
+import { NatsPool } from '../../src/pool/nats-pool.js';
+import { JetStreamQueue } from '../../src/mqueue/jetstream.js';
+
+let server: NatsServer | undefined;
+leakGuard({ allowChildren: () => (server?.running ? [server.pid] : []) });
+before(async () => {
+  if (!natsSkip) server = await NatsServer.start();
+});
+after(async () => {
+  await server?.stop();
+});
+
+const tasks = fileURLToPath(new URL('./fixtures/pool-tasks.js', import.meta.url));
+const subjectName = (): string => uniqueName('pool').replace(/[^A-Za-z0-9_-]/g, '_');
+
+/** A worker host: an independent process serving the pool with 2 local workers; its workers report `tag`. */
+function startHost(subject: string, durable: boolean, tag: string): Child {
+  const source = `
+    import { servePool } from 'multiproc';
+    const [url, subject, durable, tag, module] = process.argv.slice(1);
+    const host = await servePool({
+      module, size: 2, env: { ...process.env, POOL_HOST: tag },
+      nats: { servers: url, subject, durable: durable === '1', ackWait: 2000 },
+    });
+    process.on('SIGTERM', async () => { await host.close(); console.log('stats ' + JSON.stringify(host.stats().accepted)); process.exit(0); });
+    console.log('ready');
+  `;
+  return new Child(source, { args: [server!.url, subject, durable ? '1' : '0', tag, tasks], timeout: 55_000 });
+}
+
+async function stopHosts(hosts: Child[]): Promise<void> {
+  for (const h of hosts) if (h.process.exitCode === null && h.process.signalCode === null) h.process.kill('SIGTERM');
+  await Promise.all(hosts.map((h) => h.exited));
+}
+
+describe('Pool across hosts (NATS)', { skip: natsSkip }, () => {
+  test('fast mode: two host processes share 200 tasks; run, map, imap, errors, cancel, timeout', { timeout: 60_000 }, async () => {
+    const subject = subjectName();
+    const hosts = [startHost(subject, false, 'A'), startHost(subject, false, 'B')];
+    try {
+      await Promise.all(hosts.map((h) => h.waitFor('ready')));
+      // The user's program: a local Pool plus the transport option.
+      const pool = new Pool({ module: tasks, nats: { servers: server!.url, subject } });
+      try {
+        assert.ok(pool instanceof NatsPool);
+        assert.equal(pool.namePrefix, `mppool.${subject}`);
+        assert.equal(await pool.run('add', [1, 2]), 3);
+        const items = Array.from({ length: 200 }, (_, i) => [i, 5]);
+        const out = await pool.starmap<{ y: number; host: string }>('square', items);
+        assert.equal(out.length, 200);
+        out.forEach((r, i) => assert.equal(r.y, i * i));
+        const by = new Map<string, number>();
+        for (const r of out) by.set(r.host, (by.get(r.host) ?? 0) + 1);
+        assert.deepEqual([...by.keys()].sort(), ['A', 'B'], `both hosts worked: ${JSON.stringify([...by])}`);
+
+        const seen: number[] = [];
+        for await (const r of pool.imap<{ y: number }>('square', [1, 2, 3, 4])) seen.push(r.y);
+        assert.deepEqual(seen, [1, 4, 9, 16]);
+
+        await assert.rejects(pool.run('fail', ['boom']), (e: any) => e instanceof RangeError && (e as any).code === 'E_TASK' && e.message === 'boom');
+        await assert.rejects(pool.run('nope'), (e: any) => e.code === 'ERR_MULTIPROC_NO_SUCH_METHOD');
+        await assert.rejects(pool.run('cooperative', [], { timeout: 300 }), (e: any) => e.code === 'ERR_MULTIPROC_TIMEOUT');
+        const ac = new AbortController();
+        const job = pool.run('cooperative', [], { signal: ac.signal });
+        setTimeout(() => ac.abort(), 200);
+        await assert.rejects(job, (e: any) => e.code === 'ABORT_ERR');
+        await assert.rejects(pool.run('add', [() => 1]), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+
+        const st = pool.stats();
+        assert.equal(st.workers, 4, 'two hosts of two workers each, from their heartbeats');
+        assert.ok(st.completed >= 3);
+        assert.equal(st.cancelled, 1);
+      } finally {
+        await pool.close();
+      }
+      assert.equal(pool.closed, true);
+      await assert.rejects(pool.run('add', [1, 2]), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
+    } finally {
+      await stopHosts(hosts);
+    }
+    for (const h of hosts) assert.equal((await h.exited).code, 0, h.stderr);
+  });
+
+  test('durable mode: one host SIGKILLed mid-run, every task still answered by the other', { timeout: 60_000 }, async () => {
+    const subject = subjectName();
+    const hosts = [startHost(subject, true, 'A'), startHost(subject, true, 'B')];
+    const pool = new Pool({ module: tasks, nats: { servers: server!.url, subject, durable: true, ackWait: 2000 } });
+    try {
+      await Promise.all(hosts.map((h) => h.waitFor('ready')));
+      const victim = hosts[0]!;
+      const results = new Map<number, { y: number; host: string }>();
+      let killedAt = -1;
+      const all = Array.from({ length: 200 }, (_, i) =>
+        pool.run<{ y: number; host: string }>('square', [i, 20]).then((r) => {
+          results.set(i, r);
+          if (killedAt < 0 && results.size >= 40 && [...results.values()].some((v) => v.host === 'A')) {
+            killedAt = results.size;
+            victim.process.kill('SIGKILL');
+          }
+        }),
+      );
+      await Promise.all(all);
+      assert.ok(killedAt > 0, 'host A was killed mid-run');
+      assert.equal((await victim.exited).signal, 'SIGKILL');
+      assert.equal(results.size, 200);
+      for (let i = 0; i < 200; i++) assert.equal(results.get(i)!.y, i * i, `task ${i}`);
+      const by = new Map<string, number>();
+      for (const r of results.values()) by.set(r.host, (by.get(r.host) ?? 0) + 1);
+      assert.ok((by.get('A') ?? 0) > 0 && (by.get('B') ?? 0) > 0, `both hosts worked: ${JSON.stringify([...by])}`);
+      assert.ok((by.get('B') ?? 0) >= 200 - killedAt, 'the survivor did the rest');
+      console.error(`# durable: ${JSON.stringify([...by])}, host A killed after ${killedAt} results`);
+    } finally {
+      await pool.close();
+      await stopHosts(hosts);
+      const q = await JetStreamQueue.open(`pool-${subject}`, { servers: server!.url });
+      await q.unlink();
+      await q.close();
+    }
+  });
+});
