@@ -18,6 +18,7 @@
  *   later fetching) it stops it.
  */
 import { createInbox, type Msg, type Subscription } from '@nats-io/transport-node';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { structured } from '../channel/codec.js';
 import {
@@ -585,6 +586,8 @@ export class NatsPool {
         ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
         : (items as Iterable<unknown>)[Symbol.iterator]();
     const controller = new AbortController();
+    // One listener per chunk in flight, and a window over many hosts is wide.
+    setMaxListeners(0, controller.signal);
     const onAbort = (): void => controller.abort(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     type Outcome = { ok: true; value: unknown[] } | { ok: false; error: unknown };

@@ -94,6 +94,43 @@ describe('Pool across hosts (NATS)', { skip: natsSkip }, () => {
     for (const h of hosts) assert.equal((await h.exited).code, 0, h.stderr);
   });
 
+  test('fast mode: tasks wait for a host; a SIGKILLed host fails its tasks (host-lost) or, with retries, they run elsewhere', { timeout: 60_000 }, async () => {
+    const subject = subjectName();
+    const nats = { servers: server!.url, subject, hostTimeout: 2000 };
+    const pool = new NatsPool({ nats, retries: 1 });
+    const strict = new NatsPool({ nats });
+    const hosts: Child[] = [];
+    try {
+      // No host yet: the task waits, as a local task waits for a worker.
+      const early = pool.run<{ y: number }>('square', [3]);
+      hosts.push(startHost(subject, false, 'A'));
+      await hosts[0]!.waitFor('ready');
+      assert.equal((await early).y, 9);
+      // Only A serves: these two are on A when it dies.
+      const retried = pool.run<{ y: number; host: string }>('squareSlowOn', [5, 'A']);
+      const failed = strict.run('squareSlowOn', [6, 'A']);
+      const failedCheck = assert.rejects(failed, (e: any) => e.code === 'ERR_MULTIPROC_WORKER_EXITED' && e.reason === 'host-lost' && e.pid === hosts[0]!.pid);
+      const deadline = Date.now() + 20_000;
+      while (pool.stats().waitTime.count < 2 || strict.stats().waitTime.count < 1) {
+        assert.ok(Date.now() < deadline, 'host A accepted both tasks');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      hosts.push(startHost(subject, false, 'B'));
+      await hosts[1]!.waitFor('ready');
+      hosts[0]!.process.kill('SIGKILL');
+      await failedCheck;
+      // The retry runs the task again, on B.
+      const r = await retried;
+      assert.deepEqual(r, { y: 25, host: 'B' });
+      assert.equal(pool.stats().retried, 1);
+      assert.equal(pool.stats().workerExits, 1);
+    } finally {
+      await pool.destroy();
+      await strict.destroy();
+      await stopHosts(hosts);
+    }
+  });
+
   test('durable mode: one host SIGKILLed mid-run, every task still answered by the other', { timeout: 60_000 }, async () => {
     const subject = subjectName();
     const hosts = [startHost(subject, true, 'A'), startHost(subject, true, 'B')];
