@@ -205,6 +205,7 @@ export class NatsPool {
   #subs: Subscription[] = [];
   #inbox = '';
   #watch: NodeJS.Timeout | undefined;
+  #lastCheck = 0;
 
   readonly #waiting: RemoteTask[] = [];
   readonly #tasks = new Map<number, RemoteTask>();
@@ -282,6 +283,7 @@ export class NatsPool {
         if (this.#cfg.durable) this.#queue = await durableQueue(this.#cfg, nats, 1);
         await nc.flush();
         if (!this.#cfg.durable) {
+          this.#lastCheck = performance.now();
           this.#watch = setInterval(() => this.#checkHosts(), Math.max(100, this.#cfg.hostTimeout / 4));
           this.#watch.unref();
         }
@@ -373,6 +375,11 @@ export class NatsPool {
   #checkHosts(): void {
     const now = performance.now();
     const limit = this.#cfg.hostTimeout;
+    // This process was busy (its event loop blocked): the heartbeats that came
+    // meanwhile are still unread. Read them before judging any host.
+    const late = now - this.#lastCheck > limit / 2;
+    this.#lastCheck = now;
+    if (late) return;
     for (const [id, h] of this.#hosts) {
       if (now - h.seen > limit) {
         this.#hosts.delete(id);
