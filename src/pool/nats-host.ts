@@ -100,8 +100,9 @@ export class PoolHost {
     });
     if (this.#cfg.durable) {
       // prefetch 1: a host holds no more tasks than it runs, so the others get the rest.
+      // keepAlive: a long task stays with its live host; only a dead host's come back.
       this.#queue = await durableQueue(this.#cfg, this.#nats, 1);
-      this.#consumer = this.#queue.consume((bytes) => this.#serve(bytes), { concurrency: this.#size });
+      this.#consumer = this.#queue.consume((bytes) => this.#serve(bytes), { concurrency: this.#size, keepAlive: true });
     } else {
       this.#sub = nc.subscribe(`${prefix}.tasks`, {
         queue: 'hosts',

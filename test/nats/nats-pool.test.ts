@@ -12,6 +12,7 @@ import { Child } from '../helpers/child.js';
 import { NatsServer, natsSkip } from '../helpers/nats-server.js';
 import { Pool } from '../../src/pool/pool.js';
 import { NatsPool } from '../../src/pool/nats-pool.js';
+import { servePool } from '../../src/pool/nats-host.js';
 import { JetStreamQueue } from '../../src/mqueue/jetstream.js';
 
 let server: NatsServer | undefined;
@@ -45,6 +46,31 @@ async function stopHosts(hosts: Child[]): Promise<void> {
   for (const h of hosts) if (h.process.exitCode === null && h.process.signalCode === null) h.process.kill('SIGTERM');
   await Promise.all(hosts.map((h) => h.exited));
 }
+
+describe('Pool across hosts: arguments', () => {
+  test('bad options are refused before anything connects', async () => {
+    assert.throws(() => new Pool({ module: tasks, nats: 'x' as any }), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => new Pool({ module: tasks, nats: { subject: 'a.b' } }), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+    assert.throws(() => new Pool({ module: tasks, nats: { bogus: 1 } as any }), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+    assert.throws(() => new NatsPool({ nats: { durable: 'yes' as any } }), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => new NatsPool({ nats: { hostTimeout: 10 } }), (e: any) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(() => new NatsPool({ nats: {}, size: 0 }), (e: any) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(() => new Pool({ nats: {} } as any), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE', 'Pool still wants its module');
+    await assert.rejects(servePool({ module: tasks } as any), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+    await assert.rejects(servePool({ module: tasks, nats: { subject: '' } }), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+    const pool = new NatsPool({ nats: { subject: 'x' } });
+    await assert.rejects(pool.run(42 as any), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => pool.imap('f', 5 as any), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+    await pool.close();
+  });
+
+  test('no server: tasks reject with ERR_MULTIPROC_NATS_UNAVAILABLE', async () => {
+    const pool = new Pool({ module: tasks, nats: { servers: 'nats://127.0.0.1:1', timeout: 3000 } });
+    await assert.rejects(pool.run('add', [1, 2]), (e: any) => e.code === 'ERR_MULTIPROC_NATS_UNAVAILABLE');
+    await assert.rejects(pool.map('add', [1]), (e: any) => e.code === 'ERR_MULTIPROC_NATS_UNAVAILABLE');
+    await pool.destroy();
+  });
+});
 
 describe('Pool across hosts (NATS)', { skip: natsSkip }, () => {
   test('fast mode: two host processes share 200 tasks; run, map, imap, errors, cancel, timeout', { timeout: 60_000 }, async () => {
@@ -131,34 +157,35 @@ describe('Pool across hosts (NATS)', { skip: natsSkip }, () => {
     }
   });
 
-  test('durable mode: one host SIGKILLed mid-run, every task still answered by the other', { timeout: 60_000 }, async () => {
+  test('durable mode: one host SIGKILLed mid-run with tasks in hand; another host answers them after ackWait', { timeout: 60_000 }, async () => {
     const subject = subjectName();
     const hosts = [startHost(subject, true, 'A'), startHost(subject, true, 'B')];
     const pool = new Pool({ module: tasks, nats: { servers: server!.url, subject, durable: true, ackWait: 2000 } });
     try {
       await Promise.all(hosts.map((h) => h.waitFor('ready')));
       const victim = hosts[0]!;
+      // Host A answers items below 100 and stalls on the first ones above, which it then holds.
       const results = new Map<number, { y: number; host: string }>();
-      let killedAt = -1;
-      const all = Array.from({ length: 200 }, (_, i) =>
-        pool.run<{ y: number; host: string }>('square', [i, 20]).then((r) => {
-          results.set(i, r);
-          if (killedAt < 0 && results.size >= 40 && [...results.values()].some((v) => v.host === 'A')) {
-            killedAt = results.size;
-            victim.process.kill('SIGKILL');
-          }
-        }),
-      );
+      const all = Array.from({ length: 200 }, (_, i) => pool.run<{ y: number; host: string }>('squareStallOn', [i, 'A', 100]).then((r) => void results.set(i, r)));
+      // Until everything but what A holds is answered (no answer for 1.5 s).
+      let size = -1;
+      const deadline = Date.now() + 40_000;
+      while (results.size !== size || results.size < 100) {
+        assert.ok(Date.now() < deadline, `answers stopped at ${results.size}`);
+        size = results.size;
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+      const before = results.size;
+      assert.ok(before < 200, 'host A holds tasks');
+      victim.process.kill('SIGKILL');
       await Promise.all(all);
-      assert.ok(killedAt > 0, 'host A was killed mid-run');
       assert.equal((await victim.exited).signal, 'SIGKILL');
       assert.equal(results.size, 200);
       for (let i = 0; i < 200; i++) assert.equal(results.get(i)!.y, i * i, `task ${i}`);
       const by = new Map<string, number>();
       for (const r of results.values()) by.set(r.host, (by.get(r.host) ?? 0) + 1);
       assert.ok((by.get('A') ?? 0) > 0 && (by.get('B') ?? 0) > 0, `both hosts worked: ${JSON.stringify([...by])}`);
-      assert.ok((by.get('B') ?? 0) >= 200 - killedAt, 'the survivor did the rest');
-      console.error(`# durable: ${JSON.stringify([...by])}, host A killed after ${killedAt} results`);
+      console.error(`# durable: ${JSON.stringify([...by])}; host A SIGKILLed holding ${200 - before} tasks, which B answered after ackWait`);
     } finally {
       await pool.close();
       await stopHosts(hosts);
