@@ -630,6 +630,8 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
         this.#waiters.splice(i, 1);
         w.resolve(taken);
       }
+      // Taking made room in the window: fetch for those still waiting.
+      if (this.#waiters.length > 0 && this.#held.length < this.#prefetch) this.#pump();
     });
   }
 

@@ -64,6 +64,8 @@ export class PoolHost {
   readonly #cancelled = new Set<string>();
   readonly #idle = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  #stopped!: () => void;
+  readonly #done = new Promise<void>((resolve) => (this.#stopped = resolve));
   #accepted = 0;
   #completed = 0;
   #failed = 0;
@@ -112,6 +114,17 @@ export class PoolHost {
       });
     }
     await nc.flush();
+    // Lost for good (reconnect attempts used up): nothing more can come or go.
+    void nc.closed().then(() => {
+      if (this.#closing !== undefined) return;
+      let err: Error = new ClosedError('the NATS connection of the pool host closed');
+      try {
+        this.#nats.checkUsable();
+      } catch (e) {
+        err = e as Error;
+      }
+      void this.destroy(err);
+    });
     this.#heartbeat();
     this.#beat = setInterval(() => this.#heartbeat(), HEARTBEAT);
     this.#beat.unref();
@@ -186,9 +199,14 @@ export class PoolHost {
     }
   }
 
-  /** True once `close()` or `destroy()` was called. */
+  /** True once `close()` or `destroy()` was called, or the connection was lost for good. */
   get closed(): boolean {
     return this.#closing !== undefined;
+  }
+
+  /** Resolves when the host has stopped: closed, destroyed, or its connection lost for good (then destroyed). */
+  get done(): Promise<void> {
+    return this.#done;
   }
 
   /** Counts of this host, and its local pool's stats. */
@@ -232,6 +250,14 @@ export class PoolHost {
   }
 
   async #finish(graceful: boolean): Promise<void> {
+    try {
+      await this.#finishing(graceful);
+    } finally {
+      this.#stopped();
+    }
+  }
+
+  async #finishing(graceful: boolean): Promise<void> {
     if (this.#beat !== undefined) clearInterval(this.#beat);
     this.#heartbeat(true);
     try {

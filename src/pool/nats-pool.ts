@@ -282,6 +282,7 @@ export class NatsPool {
         this.#subs.push(nc.subscribe(`${this.#prefix}.hb`, { callback: (err, msg) => void (err === null && this.#onBeat(msg)) }));
         if (this.#cfg.durable) this.#queue = await durableQueue(this.#cfg, nats, 1);
         await nc.flush();
+        void nc.closed().then(() => this.#lostConnection(nats));
         if (!this.#cfg.durable) {
           this.#lastCheck = performance.now();
           this.#watch = setInterval(() => this.#checkHosts(), Math.max(100, this.#cfg.hostTimeout / 4));
@@ -308,6 +309,23 @@ export class NatsPool {
         // connection closed
       }
     }
+  }
+
+  /** The connection ended without close(): what waits or runs fails with the reason, the next task connects afresh. */
+  #lostConnection(nats: Nats): void {
+    if (this.#nats !== nats || this.closed) return;
+    let err: unknown = new ClosedError('the NATS connection of the pool closed');
+    try {
+      nats.checkUsable();
+    } catch (e) {
+      err = e;
+    }
+    this.#teardown();
+    this.#queue = undefined;
+    this.#nats = undefined;
+    this.#setup = undefined;
+    this.#waiting.length = 0;
+    for (const t of [...this.#tasks.values()]) this.#settle(t, err, undefined, false);
   }
 
   async #disconnect(graceful: boolean): Promise<void> {
