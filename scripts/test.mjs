@@ -31,8 +31,8 @@ if (files.length === 0) {
   console.error('no test files found (did tsc run?)');
   process.exit(1);
 }
-// The HTML report tests render in a headless Chromium (Debian's).
-if (files.some((f) => f.includes(`${join('dist', 'test', 'cli')}/`))) {
+// The HTML report and browser demo tests render in a headless Chromium (Debian's).
+if (files.some((f) => ['cli', 'demo'].some((d) => f.includes(`${join('dist', 'test', d)}/`)))) {
   spawnSync(process.execPath, [join(root, 'scripts', 'setup-chromium.mjs')], { stdio: 'inherit' });
 }
 // Names the suite creates start with these; see test/helpers/names.ts.
@@ -46,7 +46,7 @@ const before = new Set(listNames());
 
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...files],
+  ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', ...files],
   // Children of this run carry its pid, so the leak check below never touches another run's.
   // No resource trackers: every test file would start one; the tests of the
   // tracker turn it on for the processes they start.

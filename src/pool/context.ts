@@ -7,10 +7,11 @@ import { typeError } from '../errors.js';
 /** What a task function can learn about the task it runs; see {@link taskContext}. */
 export interface TaskContext {
   /**
-   * Aborts when the task is cancelled: the caller's `signal` aborted (reason:
-   * an `AbortError`), its `taskTimeout` / `timeout` elapsed (a `TimeoutError`),
-   * or the pool is being destroyed (a `ClosedError`). Stop soon: after the
-   * pool's `cancelGrace` the worker is killed.
+   * Aborts when the task is cancelled: the caller's `signal` aborted, a map
+   * was cancelled or an imap loop ended early (reason: an `AbortError`), or its
+   * `taskTimeout` / `timeout` elapsed (a `TimeoutError`); a `ClosedError` if
+   * the connection to the pool ends. Stop soon: after the pool's
+   * `cancelGrace` the worker is killed.
    */
   readonly signal: AbortSignal;
   /** The name of the task function. */

@@ -30,7 +30,7 @@ import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
-import { pack, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
+import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 
 /** How tasks reach the workers. */
 export type PoolTransport = 'shm-ring' | 'stream';
@@ -423,7 +423,11 @@ export class Pool {
     const serial = ++this.#workerSerial;
     let ring: ShmRingDuplex<unknown> | undefined;
     const ringName = `${this.#prefix}-w${serial}`;
-    if (this.#transport === 'shm-ring') ring = ShmRing.createDuplex(ringName, { capacity: RING_CAPACITY, codec: 'structured' });
+    const ringNames = [`/mp.ring.${ringName}.0`, `/mp.ring.${ringName}.1`];
+    if (this.#transport === 'shm-ring') {
+      ring = ShmRing.createDuplex(ringName, { capacity: RING_CAPACITY, codec: 'structured' });
+      for (const n of ringNames) remember(n);
+    }
     let handle: ChildHandle;
     try {
       handle = spawn(workerEntry, {
@@ -436,6 +440,7 @@ export class Pool {
       });
     } catch (err) {
       ring?.destroy();
+      for (const n of ringNames) forget(n);
       throw err;
     }
     const w: PoolWorker = {
@@ -465,8 +470,10 @@ export class Pool {
         if (ring !== undefined) {
           // Both sides have the rings mapped now: drop the names so that nothing is left in /dev/shm,
           // even if this process is killed.
-          unlinkQuietly(`/mp.ring.${ringName}.0`);
-          unlinkQuietly(`/mp.ring.${ringName}.1`);
+          for (const n of ringNames) {
+            unlinkQuietly(n);
+            forget(n);
+          }
         }
         w.channel = ring ?? handle.channel('tasks');
         w.client = rpcClient(connect(w.channel));
@@ -539,6 +546,7 @@ export class Pool {
     }
     const resultName = `${this.#prefix}-t${task.id}-${task.attempts}-r`;
     w.resultName = resultName;
+    remember(resultName);
     if (task.signal !== undefined) task.controller = new AbortController();
     const args =
       task.method === 'run'
@@ -557,16 +565,26 @@ export class Pool {
     );
   }
 
+  /** The current task's result name is done with; with `unlink`, remove it in case the worker made it. */
+  #dropResultName(w: PoolWorker, unlink: boolean): void {
+    if (w.resultName === undefined) return;
+    if (unlink) unlinkQuietly(w.resultName);
+    forget(w.resultName);
+    w.resultName = undefined;
+  }
+
   /** The worker's argument segment, big enough for `size` bytes. */
   #argSource(w: PoolWorker): SegmentSource {
     return (size) => {
       if (w.argSegment === undefined || w.argSegment.size < size) {
         w.argSegment?.close();
+        forget(w.argName);
         w.argSegment = undefined;
         let capacity = MIN_ARG_SEGMENT;
         while (capacity < size) capacity *= 2;
         w.argName = `${this.#prefix}-w${w.serial}-a${++w.argGeneration}`;
         w.argSegment = SharedMemory.create(w.argName, capacity);
+        remember(w.argName);
         w.argNamed = true;
       }
       return { segment: w.argSegment, name: w.argName, owned: false };
@@ -579,6 +597,7 @@ export class Pool {
     w.argNamed = false;
     try {
       w.argSegment.unlink();
+      forget(w.argName);
     } catch {
       // already gone
     }
@@ -597,7 +616,7 @@ export class Pool {
         unlinkQuietly(rpack.name);
       }
     }
-    w.resultName = undefined;
+    this.#dropResultName(w, false);
     if (error === undefined) this.#runTime.record(performance.now() - task.startedAt);
     this.#settle(task, error, result, error === undefined);
     this.#makeIdle(w);
@@ -607,7 +626,7 @@ export class Pool {
     if (task.state !== 'running' || w.task !== task) return;
     if (fromRemote(err) || (err instanceof TypeError && (err as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') || err instanceof MessageTooLargeError) {
       // The task threw, or its arguments could not be sent: the worker is fine.
-      w.resultName = undefined;
+      this.#dropResultName(w, false);
       this.#settle(task, err, undefined, false);
       this.#makeIdle(w);
       return;
@@ -652,8 +671,7 @@ export class Pool {
     client.call('idle', [], { timeout: this.#cancelGrace }).then(
       () => {
         if (w.state !== 'draining') return;
-        if (w.resultName !== undefined) unlinkQuietly(w.resultName);
-        w.resultName = undefined;
+        this.#dropResultName(w, true);
         this.#makeIdle(w);
       },
       () => {
@@ -687,10 +705,15 @@ export class Pool {
     const error = (what: string): WorkerExitedError =>
       new WorkerExitedError(`pool worker${pid !== undefined ? ` (pid ${pid})` : ''} exited ${what}: ${exit.reason} (${status})`, { ...exit, pid }, { cause: exit.error });
     w.client?.destroy(error('while a call was in flight'));
-    w.ring?.destroy();
+    if (w.ring !== undefined) {
+      w.ring.destroy();
+      forget(`/mp.ring.${this.#prefix}-w${w.serial}.0`);
+      forget(`/mp.ring.${this.#prefix}-w${w.serial}.1`);
+    }
     w.argSegment?.close();
     w.argSegment = undefined;
-    if (w.resultName !== undefined) unlinkQuietly(w.resultName);
+    forget(w.argName);
+    this.#dropResultName(w, true);
     if (was !== 'retiring') this.#workerExits++;
     const task = w.task;
     w.task = undefined;

@@ -8,6 +8,7 @@
  * @internal
  */
 import { Buffer } from 'node:buffer';
+import { recordUnlinked } from '../resources/registry.js';
 import { native } from '../binding/native.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 
@@ -199,10 +200,34 @@ function bytesPer(kind: string): number {
 
 /** Removes a segment name if it exists; true when it did. */
 export function unlinkQuietly(name: string): boolean {
+  const n = name.startsWith('/') ? name : `/${name}`;
   try {
-    native.shmUnlink(name.startsWith('/') ? name : `/${name}`);
-    return true;
+    native.shmUnlink(n);
   } catch {
     return false;
   }
+  // The registry's record of a removed name goes too (multiproc ls would list it as gone).
+  recordUnlinked('shm', n);
+  return true;
+}
+
+// Names this process created and has not removed yet. If the process exits while some still exist
+// (process.exit() while a worker starts, say), the exit hook removes them: nothing is left in /dev/shm.
+const pending = new Set<string>();
+let hooked = false;
+
+/** Remembers a segment name to remove at process exit unless {@link forget} is called first. */
+export function remember(name: string): void {
+  pending.add(name.startsWith('/') ? name : `/${name}`);
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const n of pending) unlinkQuietly(n);
+    });
+  }
+}
+
+/** The name was removed (or handed over): no need to remove it at exit. */
+export function forget(name: string): void {
+  pending.delete(name.startsWith('/') ? name : `/${name}`);
 }

@@ -15,7 +15,7 @@ import { NoSuchMethodError } from '../errors.js';
 import { onShutdown, parentChannel, ready } from '../process/child.js';
 import { callContext, expose } from '../rpc/expose.js';
 import { runWithContext, type TaskContext } from './context.js';
-import { newSegment, pack, unpack, type ShmPack } from './shm-args.js';
+import { newSegment, pack, unlinkQuietly, unpack, type ShmPack } from './shm-args.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 
 const [moduleUrl, transport, ringName, thresholdArg] = process.argv.slice(2) as [string, string, string, string];
@@ -123,6 +123,11 @@ const api = {
 };
 
 const channel: Channel<unknown> = transport === 'shm-ring' ? ShmRing.openDuplex(ringName, { codec: 'structured' }) : await parentChannel('tasks');
+if (transport === 'shm-ring') {
+  // Both sides have the rings mapped now: their names can go (the pool removes them too, once ready).
+  unlinkQuietly(`/mp.ring.${ringName}.0`);
+  unlinkQuietly(`/mp.ring.${ringName}.1`);
+}
 const server = expose(api, channel);
 onShutdown(async () => {
   await server.close();

@@ -111,7 +111,13 @@ export function registryPath(): string | null {
  */
 export function registryDir(create = true): string | null {
   if (dirCache !== undefined && (dirCache !== null || !create)) return dirCache;
-  const dir = registryPath();
+  let dir: string | null;
+  try {
+    // Under Node's permission model even existsSync may throw ERR_ACCESS_DENIED.
+    dir = registryPath();
+  } catch {
+    return (dirCache = null);
+  }
   if (dir === null) return (dirCache = null);
   try {
     let st;

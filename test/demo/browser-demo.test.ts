@@ -3,7 +3,7 @@
 // headless Chromium, and through the terminal (--headless).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { spawn as spawnProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startBrowserDemo } from '../../src/demo/browser/main.js';
@@ -18,7 +18,8 @@ test('the window: two tabs render, a crashed renderer shows a crash page and rec
   skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (npm test installs Debian's chromium when run as root)`,
 }, async () => {
   const { chromium } = await import('playwright-core');
-  await using demo = await startBrowserDemo({ tabs: 2 });
+  const demo = await startBrowserDemo({ tabs: 2 });
+  let browserPid = 0;
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -31,6 +32,7 @@ test('the window: two tabs render, a crashed renderer shows a crash page and rec
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(demo.ui);
+    browserPid = ((await (await fetch(`${demo.ui}api/state`)).json()) as { processes: Array<{ pid: number }> }).processes[0]!.pid;
     await page.waitForSelector('#tab-1');
     await page.selectOption('#tab-0 .url', '/news');
     await page.click('#tab-0 .go');
@@ -62,7 +64,10 @@ test('the window: two tabs render, a crashed renderer shows a crash page and rec
     if (process.env.MULTIPROC_DEMO_SCREENSHOT) await page.screenshot({ path: process.env.MULTIPROC_DEMO_SCREENSHOT, fullPage: true });
   } finally {
     await browser.close();
+    await demo.close();
   }
+  // The browser process owned the frames' segments; closing the demo removed them.
+  assert.deepEqual(readdirSync('/dev/shm').filter((n) => n.startsWith(`mpdemo-${browserPid}-`)), []);
 });
 
 test('multiproc demo browser --headless runs the tour and exits 0', { timeout: 90_000 }, async () => {

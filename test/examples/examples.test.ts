@@ -27,6 +27,8 @@ const expected: Record<string, RegExp[]> = {
   'spawn-channels': [/^results: \[\{"id":0,"length":5\},\{"id":1,"length":9\}\]$/m, /^worker exited: clean-exit, code 0$/m],
   rpc: [/^add\(2, 3\) = 5$/m, /^divide\(1, 0\) threw RangeError: division by zero/m],
   'client-server': [/^served 3 clients; exit codes 0, 0, 0$/m],
+  pool: [/^squares: 1 4 9 16$/m, /^norm of 131072 ones: 362\.04$/m, /^a worker died: ERR_MULTIPROC_WORKER_EXITED \(killed\)$/m, /^the next task still runs: 144$/m],
+  supervisor: [/^worker#0 exited: crashed, restarting it$/m, /^both workers finished; worker#0 restarts: 1, last exit: clean-exit$/m],
 };
 
 const leftovers = (): string[] =>

@@ -60,3 +60,10 @@ test('a module that does not load fails the queued tasks with reason launch-fail
   await using pool = new Pool({ module: '/nonexistent/tasks.js', size: 1 });
   await assert.rejects(within(pool.run('square', [1]), 30000, 'run'), (err: any) => err.code === 'ERR_MULTIPROC_WORKER_EXITED' && err.reason === 'launch-failed');
 });
+
+test('permissions: the workers run sandboxed; the task module stays readable', async () => {
+  await using pool = makePool({ permissions: { fsRead: [] } });
+  assert.equal(await within(pool.run('square', [9]), 30000, 'run'), 81);
+  await assert.rejects(pool.run('readFile', ['/etc/hostname']), { code: 'ERR_ACCESS_DENIED' });
+  assert.equal(pool.stats().workerExits, 0);
+});
