@@ -179,7 +179,7 @@ export class PoolHost {
     this.#running.set(task.reply, ac);
     const started = performance.now();
     try {
-      const options = { signal: ac.signal, timeout: task.timeout };
+      const options = { signal: ac.signal, ...(typeof task.timeout === 'number' ? { timeout: task.timeout } : {}) };
       let value: unknown;
       if (task.method === 'run') value = await this.pool.run(task.fn, task.args, options);
       else if (task.star) value = await this.pool.starmap(task.fn, task.args as unknown[][], { ...options, chunkSize: Math.max(1, task.args.length) });

@@ -62,7 +62,8 @@ export interface WireTask {
   fn: string;
   args: unknown[];
   star: boolean;
-  timeout: number;
+  /** Ms from its start on a worker; absent: the host's own `taskTimeout`. */
+  timeout?: number;
 }
 
 /** What a host says about a task on its reply subject. @internal */
@@ -152,7 +153,9 @@ interface RemoteTask {
   fn: string;
   args: unknown[];
   star: boolean;
-  timeout: number;
+  timeout: number | undefined;
+  /** The encoded message, kept for a resend while no host took it. */
+  body: Uint8Array | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   attempts: number;
@@ -194,7 +197,7 @@ interface HostSeen {
 export class NatsPool {
   readonly #cfg: NatsPoolConfig;
   readonly #size: number;
-  readonly #taskTimeout: number;
+  readonly #taskTimeout: number | undefined;
   readonly #retries: number;
   readonly #tasksSubject: string;
   readonly #prefix: string;
@@ -243,7 +246,7 @@ export class NatsPool {
     ]);
     this.#cfg = natsPoolConfig(o.nats);
     this.#size = o.size === undefined ? DEFAULT_IN_FLIGHT : validateInteger(o.size, 'options.size', 1, 1_000_000);
-    this.#taskTimeout = o.taskTimeout === undefined ? Infinity : validateTimeout(o.taskTimeout, 'options.taskTimeout');
+    this.#taskTimeout = o.taskTimeout === undefined ? undefined : validateTimeout(o.taskTimeout, 'options.taskTimeout');
     this.#retries = o.retries === undefined ? 0 : o.retries === Infinity ? Infinity : validateInteger(o.retries, 'options.retries', 0);
     this.#tasksSubject = `mppool.${this.#cfg.subject}.tasks`;
     this.#prefix = `mppool.${this.#cfg.subject}`;
@@ -446,13 +449,13 @@ export class NatsPool {
     }
   }
 
-  #submit<R>(method: 'run' | 'chunk', fn: string, args: unknown[], star: boolean, timeout: number, signal: AbortSignal | undefined): Promise<R> {
+  #submit<R>(method: 'run' | 'chunk', fn: string, args: unknown[], star: boolean, timeout: number | undefined, signal: AbortSignal | undefined): Promise<R> {
     if (this.closed) return Promise.reject(new ClosedError('the pool is closed'));
     if (signal?.aborted) return Promise.reject(new AbortError('the task was aborted before it started', { cause: signal.reason }));
     return new Promise<R>((resolve, reject) => {
       const n = ++this.#serial;
       const task: RemoteTask = {
-        n, reply: '', method, fn, args, star, timeout, signal, onAbort: undefined, attempts: 0, noHost: 0, state: 'queued',
+        n, reply: '', method, fn, args, star, timeout, body: undefined, signal, onAbort: undefined, attempts: 0, noHost: 0, state: 'queued',
         host: undefined, hostPid: undefined, queuedAt: performance.now(), sentAt: 0, resolve, reject,
       };
       if (signal !== undefined) {
@@ -483,7 +486,7 @@ export class NatsPool {
       task.reply = `${this.#inbox}.${task.n}`;
       let body: Uint8Array;
       try {
-        const wire: WireTask = { v: 1, reply: task.reply, method: task.method, fn: task.fn, args: task.args, star: task.star, timeout: task.timeout };
+        const wire: WireTask = { v: 1, reply: task.reply, method: task.method, fn: task.fn, args: task.args, star: task.star, ...(task.timeout !== undefined ? { timeout: task.timeout } : {}) };
         body = structured.encode(wire);
       } catch (err) {
         this.#settle(task, typeError('ERR_INVALID_ARG_VALUE', `The arguments of task '${task.fn}' cannot be sent: ${(err as Error).message}`), undefined, false);
@@ -497,13 +500,13 @@ export class NatsPool {
       this.#inFlight++;
       task.state = 'sent';
       task.sentAt = performance.now();
-      (task as { body?: Uint8Array }).body = body;
+      task.body = body;
       this.#publish(task);
     }
   }
 
   #publish(task: RemoteTask): void {
-    const body = (task as { body?: Uint8Array }).body!;
+    const body = task.body!;
     task.sentAt = performance.now();
     if (this.#queue !== undefined) {
       // Resolves once the stream stored it; from then on no host's death loses it.
@@ -542,7 +545,7 @@ export class NatsPool {
     if (task.state === 'sent' || task.state === 'accepted') this.#inFlight--;
     task.state = 'done';
     this.#tasks.delete(task.n);
-    (task as { body?: Uint8Array }).body = undefined;
+    task.body = undefined;
     if (task.onAbort !== undefined) task.signal!.removeEventListener('abort', task.onAbort);
     if (ok) {
       this.#completed++;
@@ -603,7 +606,7 @@ export class NatsPool {
     ordered: boolean,
     window: number,
     signal: AbortSignal | undefined,
-    timeout: number,
+    timeout: number | undefined,
     star: boolean,
   ): AsyncGenerator<R, void, undefined> {
     const source: Iterator<unknown> | AsyncIterator<unknown> =
