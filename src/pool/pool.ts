@@ -29,6 +29,7 @@ import { spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 import { Histogram, type LatencySummary } from './histogram.js';
+import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 
 /** How tasks reach the workers. */
@@ -60,6 +61,13 @@ export interface PoolOptions {
   execArgv?: string[];
   /** Typed arrays, Buffers, DataViews and ArrayBuffers of at least this many bytes travel through shared memory. Default 65536; `Infinity` never. */
   shmThreshold?: number;
+  /**
+   * Workers on any host, through NATS: `new Pool` returns a {@link NatsPool}
+   * with the same methods, whose tasks run on the hosts that serve the same
+   * `nats.subject` (see `servePool`). The options above that configure worker
+   * processes then belong to the hosts; `size` is the most tasks in flight.
+   */
+  nats?: NatsPoolOptions;
 }
 
 /** Options of {@link Pool.run}. */
@@ -264,7 +272,7 @@ export class Pool {
       throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
     }
     const o = validateOptions<PoolOptions>(options, 'options', [
-      'module', 'size', 'maxTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold',
+      'module', 'size', 'maxTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold', 'nats',
     ]);
     const m = moduleUrl(o.module);
     this.#moduleUrl = m.url;
@@ -293,6 +301,8 @@ export class Pool {
     else if (o.shmThreshold === Infinity) this.#shmThreshold = Infinity;
     else this.#shmThreshold = validateInteger(o.shmThreshold, 'options.shmThreshold', 0);
     this.#prefix = `mpool-${process.pid}-${++poolSerial}-${Math.random().toString(36).slice(2, 8)}`;
+    // Across hosts: the same methods, over NATS (src/pool/nats-pool.ts).
+    if (o.nats !== undefined) return new NatsPool(options) as unknown as Pool;
   }
 
   /** The most worker processes this pool runs. */
