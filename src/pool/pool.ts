@@ -7,7 +7,7 @@
  * cancellation is stopped by killing its worker after a grace period.
  */
 import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { basename, isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Channel } from '../channel/channel.js';
 import { ShmRing, type ShmRingDuplex } from '../channel/transports/shm-ring.js';
@@ -27,6 +27,7 @@ import {
 } from '../errors.js';
 import { spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
+import { StatusPublisher } from '../resources/status.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
@@ -229,6 +230,7 @@ function fromRemote(err: unknown): boolean {
  */
 export class Pool {
   readonly #moduleUrl: string;
+  #status: StatusPublisher | undefined;
   readonly #size: number;
   readonly #maxTasksPerWorker: number;
   readonly #taskTimeout: number;
@@ -303,6 +305,8 @@ export class Pool {
     this.#prefix = `mpool-${process.pid}-${++poolSerial}-${Math.random().toString(36).slice(2, 8)}`;
     // Across hosts: the same methods, over NATS (src/pool/nats-pool.ts).
     if (o.nats !== undefined) return new NatsPool(options) as unknown as Pool;
+    // Seen by `multiproc top` while it runs.
+    this.#status = new StatusPublisher('pool', basename(fileURLToPath(this.#moduleUrl)), () => ({ size: this.#size, ...this.stats() }));
   }
 
   /** The most worker processes this pool runs. */
@@ -900,6 +904,7 @@ export class Pool {
         }
       }
       await Promise.all(exits);
+      this.#status?.close();
     })();
     return this.#closing;
   }
@@ -924,6 +929,7 @@ export class Pool {
       }
       this.#drained?.();
       await Promise.all(exits);
+      this.#status?.close();
     })();
     return this.#destroying;
   }
