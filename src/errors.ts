@@ -428,7 +428,7 @@ export class WorkerExitedError extends IpcError {
   readonly exitCode: number | null;
   /** The signal that ended the worker, or null. */
   readonly signal: NodeJS.Signals | null;
-  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'. */
+  /** 'clean-exit', 'error-exit', 'killed', 'crashed', 'out-of-memory' or 'launch-failed'; across hosts 'host-lost' (a pool host went silent; `pid` is the host's). */
   readonly reason: string;
   /** The worker's process id, when it started. */
   readonly pid: number | undefined;

@@ -6,7 +6,7 @@
  *   node dist/bench/channels/run.js [--quick] [--trials N] [--sizes 100,65536,1048576]
  *        [--mechanisms a,b,...] [--json FILE] [--markdown] [--list]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchRows, resultToJson, runChannelBenchmark, sizeName, type Cell, type ChannelBenchResult, type Row } from '../../src/bench/channels/core.js';
@@ -19,10 +19,12 @@ interface Options {
   json: string | undefined;
   markdown: boolean;
   list: boolean;
+  /** Print the tables of an earlier run's JSON (`multiproc bench --json`) instead of running. */
+  from: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, trials: 0, sizes: [100, 65536, 1048576], mechanisms: undefined, json: undefined, markdown: false, list: false };
+  const o: Options = { quick: false, trials: 0, sizes: [100, 65536, 1048576], mechanisms: undefined, json: undefined, markdown: false, list: false, from: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -37,6 +39,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--sizes') o.sizes = value().split(',').map((s) => Number(s));
     else if (a === '--mechanisms') o.mechanisms = value().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--json') o.json = value();
+    else if (a === '--from') o.from = value();
     else throw new Error(`unknown option ${a}`);
   }
   if (o.trials === 0) o.trials = o.quick ? 1 : 3;
@@ -87,7 +90,7 @@ async function main(): Promise<void> {
     for (const r of benchRows()) console.log(`${r.id.padEnd(20)} ${r.group.padEnd(9)} ${r.label}${Number.isFinite(r.maxSize) ? ` (max ${r.maxSize} B)` : ''}`);
     return;
   }
-  const result: ChannelBenchResult = await runChannelBenchmark(
+  const result: ChannelBenchResult = opts.from !== undefined ? (JSON.parse(readFileSync(opts.from, 'utf8')) as ChannelBenchResult) : await runChannelBenchmark(
     { quick: opts.quick, trials: opts.trials, sizes: opts.sizes, mechanisms: opts.mechanisms },
     {
       onStart: ({ rows, sizes, machine }) => {
@@ -110,6 +113,10 @@ async function main(): Promise<void> {
   const byKey = new Map(result.cells.map((c) => [`${c.row}@${c.size}`, c]));
   const cell = (row: string, size: number): Cell | undefined => byKey.get(`${row}@${size}`);
   console.log('');
+  if (opts.from !== undefined) {
+    opts.trials = result.options.trials;
+    opts.sizes = result.options.sizes;
+  }
   console.log(`summary (median of ${opts.trials} trial(s); ratios are one-way messages/s against the reference in this run, "C RTT / RTT" is the C round-trip p50 over this row's: 1x = as fast as C)`);
   console.log(table(result.rows, opts.sizes, cell, opts.markdown));
   console.log('');
@@ -118,6 +125,7 @@ async function main(): Promise<void> {
   console.log('');
   const m = result.machine;
   console.log(`load average before ${m.loadavgBefore?.join(' ')}, after ${m.loadavgAfter?.join(' ')} (${m.cores} cores)`);
+  if (opts.from !== undefined) return;
   const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
   const jsonPath = opts.json ?? path.join(repo, 'bench/results/channels-latest.json');
   mkdirSync(path.dirname(jsonPath), { recursive: true });

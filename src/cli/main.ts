@@ -10,6 +10,7 @@ import { cleanCommand } from './clean.js';
 import { demoCommand } from './demo.js';
 import { lsCommand } from './ls.js';
 import { statCommand } from './stat.js';
+import { topCommand } from './top.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -22,6 +23,7 @@ program.addCommand(benchCommand());
 program.addCommand(lsCommand());
 program.addCommand(statCommand());
 program.addCommand(cleanCommand());
+program.addCommand(topCommand());
 program.addCommand(demoCommand());
 
 await program.parseAsync(process.argv);

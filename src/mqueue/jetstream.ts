@@ -32,7 +32,7 @@ import type { Channel, ChannelStats, ChannelTraits } from '../channel/channel.js
 import { resolveCodec, type Codec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
 import { NATS_HEADER_RESERVE, PRIORITY_HEADER, TYPE_HEADER } from '../channel/transports/nats.js';
-import { ClosedError, IpcError, JetStreamError, typeError, validateFunction, validateInteger, validateOneOf, validateOptions, validateSignal, validateString } from '../errors.js';
+import { ClosedError, IpcError, JetStreamError, typeError, validateBoolean, validateFunction, validateInteger, validateOneOf, validateOptions, validateSignal, validateString } from '../errors.js';
 import { CONNECT_KEYS, Nats, connectionFor, type NatsConnectOptions } from '../nats/connection.js';
 import type { CreationMode } from '../shm/shared-memory.js';
 
@@ -70,6 +70,13 @@ export interface ConsumeOptions {
   type?: number;
   /** Stops consuming (messages in hand are finished first). */
   signal?: AbortSignal;
+  /**
+   * Keep a message from redelivery while its handler runs (progress acks
+   * every `ackWait / 3`), so that only the messages of a process that died
+   * come back after `ackWait`, however long a handler takes. Default false:
+   * a handler slower than `ackWait` sees its message redelivered elsewhere.
+   */
+  keepAlive?: boolean;
 }
 
 /** What a handler learns about its message. */
@@ -616,6 +623,8 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
         this.#waiters.splice(i, 1);
         w.resolve(taken);
       }
+      // Taking made room in the window: fetch for those still waiting.
+      if (this.#waiters.length > 0 && this.#held.length < this.#prefetch) this.#pump();
     });
   }
 
@@ -681,7 +690,8 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
    */
   consume(handler: (data: T, info: DeliveryInfo) => unknown, options: ConsumeOptions = {}): QueueConsumer {
     validateFunction(handler, 'handler');
-    const opts = validateOptions<ConsumeOptions>(options, 'options', ['concurrency', 'type', 'signal']);
+    const opts = validateOptions<ConsumeOptions>(options, 'options', ['concurrency', 'type', 'signal', 'keepAlive']);
+    const keepAlive = opts.keepAlive === undefined ? false : validateBoolean(opts.keepAlive, 'options.keepAlive');
     const concurrency = opts.concurrency === undefined ? 1 : validateInteger(opts.concurrency, 'options.concurrency', 1, 10_000);
     const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
     const signal = validateSignal(opts.signal);
@@ -700,7 +710,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
         } catch {
           return; // stopped or closed
         }
-        await this.#handle(h, handler, stats);
+        await this.#handle(h, handler, stats, keepAlive);
       }
     };
     const done = Promise.all(Array.from({ length: concurrency }, worker)).then(() => {
@@ -730,7 +740,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     };
   }
 
-  async #handle(h: Held, handler: (data: T, info: DeliveryInfo) => unknown, stats: { processed: number; failed: number; deadLettered: number }): Promise<void> {
+  async #handle(h: Held, handler: (data: T, info: DeliveryInfo) => unknown, stats: { processed: number; failed: number; deadLettered: number }, keepAlive: boolean): Promise<void> {
     const deliveries = h.msg.info.deliveryCount;
     const info: DeliveryInfo = { type: h.frame.type, priority: h.frame.priority, deliveries, sequence: h.msg.seq, size: h.frame.payload.length };
     if (deliveries > this.#maxDeliver) {
@@ -742,9 +752,12 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     this.counters.messagesReceived++;
     this.counters.bytesReceived += h.frame.payload.length;
     this.counters.lastReceiveMs = Date.now();
+    const alive = keepAlive ? setInterval(() => this.#working(h), Math.max(100, Math.floor(this.#ackWait / 3))) : undefined;
+    alive?.unref();
     try {
       await handler(this.codec.decode(h.frame.payload), info);
     } catch (err) {
+      clearInterval(alive);
       stats.failed++;
       if (deliveries >= this.#maxDeliver) {
         await this.#deadLetter(h, err instanceof Error ? `${err.name}: ${err.message}` : String(err), deliveries);
@@ -754,8 +767,17 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
       }
       return;
     }
+    clearInterval(alive);
     settle(() => h.msg.ack());
     stats.processed++;
+  }
+
+  #working(h: Held): void {
+    try {
+      h.msg.working();
+    } catch {
+      // connection closed: the message comes back after ackWait
+    }
   }
 
   async #deadLetter(h: Held, error: string, deliveries: number): Promise<void> {

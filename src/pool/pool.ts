@@ -11,7 +11,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { basename, isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Channel } from '../channel/channel.js';
 import { ShmRing, type ShmRingDuplex } from '../channel/transports/shm-ring.js';
@@ -32,8 +32,10 @@ import {
 import { spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
+import { StatusPublisher } from '../resources/status.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 import { Histogram, type LatencySummary } from './histogram.js';
+import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 
 /** How tasks reach the workers. */
@@ -78,6 +80,13 @@ export interface PoolOptions {
   execArgv?: string[];
   /** Typed arrays, Buffers, DataViews and ArrayBuffers of at least this many bytes travel through shared memory. Default 65536; `Infinity` never. */
   shmThreshold?: number;
+  /**
+   * Workers on any host, through NATS: `new Pool` returns a {@link NatsPool}
+   * with the same methods, whose tasks run on the hosts that serve the same
+   * `nats.subject` (see `servePool`). The options above that configure worker
+   * processes then belong to the hosts; `size` is the most tasks in flight.
+   */
+  nats?: NatsPoolOptions;
 }
 
 /** Options of {@link Pool.run}. */
@@ -280,6 +289,7 @@ function fromRemote(err: unknown): boolean {
  */
 export class Pool {
   readonly #moduleUrl: string;
+  #status: StatusPublisher | undefined;
   readonly #size: number;
   readonly #maxTasksPerWorker: number;
   readonly #concurrency: number;
@@ -324,7 +334,7 @@ export class Pool {
       throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
     }
     const o = validateOptions<PoolOptions>(options, 'options', [
-      'module', 'size', 'maxTasksPerWorker', 'concurrentTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold',
+      'module', 'size', 'maxTasksPerWorker', 'concurrentTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold', 'nats',
     ]);
     const m = moduleUrl(o.module);
     this.#moduleUrl = m.url;
@@ -354,6 +364,10 @@ export class Pool {
     else if (o.shmThreshold === Infinity) this.#shmThreshold = Infinity;
     else this.#shmThreshold = validateInteger(o.shmThreshold, 'options.shmThreshold', 0);
     this.#prefix = `mpool-${process.pid}-${++poolSerial}-${Math.random().toString(36).slice(2, 8)}`;
+    // Across hosts: the same methods, over NATS (src/pool/nats-pool.ts).
+    if (o.nats !== undefined) return new NatsPool(options) as unknown as Pool;
+    // Seen by `multiproc top` while it runs.
+    this.#status = new StatusPublisher('pool', basename(fileURLToPath(this.#moduleUrl)), () => ({ size: this.#size, ...this.stats() }));
   }
 
   /** The most worker processes this pool runs. */
@@ -1121,6 +1135,7 @@ export class Pool {
         if (w.state === 'starting' || (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0)) this.#retire(w);
       }
       await Promise.all(exits);
+      this.#status?.close();
     })();
     return this.#closing;
   }
@@ -1142,6 +1157,7 @@ export class Pool {
       }
       this.#drained?.();
       await Promise.all(exits);
+      this.#status?.close();
     })();
     return this.#destroying;
   }

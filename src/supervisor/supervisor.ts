@@ -39,6 +39,7 @@ import {
 } from './spec.js';
 import { Relay, newLink, type Link } from './relay.js';
 import { registerSignals, unregisterSignals } from './signals.js';
+import { StatusPublisher } from '../resources/status.js';
 
 export type { ChildSpec, RestartStrategy, RestartType, HeartbeatOptions } from './spec.js';
 
@@ -235,6 +236,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #slots: Slot[];
   readonly #relay: Relay;
   #parent: Supervisor | undefined;
+  /** The status file `multiproc top` reads (root supervisors only). */
+  #status: StatusPublisher | undefined;
   #state: SupervisorState = 'idle';
   #ops: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
@@ -392,6 +395,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       s.history = [];
     }
     if (this.#parent === undefined && this.#handleSignals) registerSignals(this);
+    // A root supervisor shows its tree (nested ones included) to `multiproc top`.
+    if (this.#parent === undefined && this.#status === undefined) {
+      const status = new StatusPublisher('supervisor', this.name, () => this.snapshot());
+      this.#status = status;
+      for (const ev of ['started', 'exited', 'restarted', 'hung', 'failed'] as const) this.on(ev, () => status.update());
+      this.once('stopped', () => {
+        status.close();
+        if (this.#status === status) this.#status = undefined;
+      });
+    }
     this.#starting = this.#enqueue(async () => {
       for (const slot of this.#slots) {
         if (this.#state !== 'starting') throw new ClosedError(`supervisor '${this.name}' was closed while starting`);

@@ -24,6 +24,7 @@ const names: Record<string, string> = {
   udp: 'Socket udp',
   shmring: 'ShmRing',
   'shmring-sync': 'ShmRing, sync calls',
+  'shmring-view': 'ShmRing zero-copy',
   file: 'FileChannel',
   'shm-mutex': 'SharedMemory + Mutex',
   'mmap-mutex': 'MemoryMap + Mutex',

@@ -128,7 +128,7 @@ interface ViewRing {
  * receiver copies it straight out of the ring into one buffer it reuses
  * (receiveView, set, release). One copy on each side, no allocation.
  */
-function viewEndpoint(duplex: { sender: unknown; receiver: unknown; close(): Promise<void> }): Endpoint {
+function viewEndpoint(duplex: { sender: unknown; receiver: unknown; traits?: BenchTraits; close(): Promise<void> }): Endpoint {
   const tx = duplex.sender as ViewRing;
   const rx = duplex.receiver as ViewRing;
   let into = new Uint8Array(0);
@@ -160,13 +160,14 @@ function viewEndpoint(duplex: { sender: unknown; receiver: unknown; close(): Pro
         take(m ?? (await rx.receiveView()));
       }
     },
+    traits: duplex.traits,
     close: () => duplex.close(),
   };
 }
 
 export const shmRingView: Adapter = {
   id: 'shmring-view',
-  label: 'diagnostic: ShmRing with tryReserve/commit and receiveView/release, the receiver copying into one reused buffer',
+  label: 'ShmRing zero-copy: tryReserve/commit and receiveView/release, the receiver copying into one reused buffer',
   group: 'ours',
   family: 'ring',
   maxSize: () => RING_MAX_CAPACITY - 16,
