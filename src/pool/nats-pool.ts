@@ -18,7 +18,6 @@
  *   later fetching) it stops it.
  */
 import { createInbox, type Msg, type Subscription } from '@nats-io/transport-node';
-import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { structured } from '../channel/codec.js';
 import {
@@ -37,6 +36,7 @@ import {
 import { JetStreamQueue } from '../mqueue/jetstream.js';
 import { Nats, type NatsConnectOptions } from '../nats/connection.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
+import { chunkStream, flatten } from './chunks.js';
 import { Histogram } from './histogram.js';
 import type { MapOptions, PoolOptions, PoolStats, RunOptions } from './pool.js';
 
@@ -596,92 +596,7 @@ export class NatsPool {
     const window = o.window === undefined ? this.#size * 2 : validateInteger(o.window, 'options.window', 1);
     const signal = validateSignal(o.signal);
     const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
-    return this.#stream<R>(fn, items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, timeout, star);
-  }
-
-  async *#stream<R>(
-    fn: string,
-    items: Iterable<unknown> | AsyncIterable<unknown>,
-    chunkSize: number,
-    ordered: boolean,
-    window: number,
-    signal: AbortSignal | undefined,
-    timeout: number | undefined,
-    star: boolean,
-  ): AsyncGenerator<R, void, undefined> {
-    const source: Iterator<unknown> | AsyncIterator<unknown> =
-      typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
-        ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-        : (items as Iterable<unknown>)[Symbol.iterator]();
-    const controller = new AbortController();
-    // One listener per chunk in flight, and a window over many hosts is wide.
-    setMaxListeners(0, controller.signal);
-    const onAbort = (): void => controller.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    type Outcome = { ok: true; value: unknown[] } | { ok: false; error: unknown };
-    const done = new Map<number, Outcome>();
-    let wake: (() => void) | undefined;
-    let submitted = 0;
-    let consumed = 0;
-    let exhausted = false;
-    try {
-      for (;;) {
-        if (signal?.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason });
-        while (!exhausted && submitted - consumed < window) {
-          const chunk: unknown[] = [];
-          while (chunk.length < chunkSize) {
-            const r = await source.next();
-            if (r.done === true) {
-              exhausted = true;
-              break;
-            }
-            if (star && !Array.isArray(r.value)) {
-              throw typeError('ERR_INVALID_ARG_TYPE', `starmap: every item must be an array of arguments. Received ${r.value === null ? 'null' : typeof r.value}`);
-            }
-            chunk.push(r.value);
-          }
-          if (chunk.length === 0) break;
-          const seq = submitted++;
-          this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, controller.signal).then(
-            (value) => {
-              done.set(seq, { ok: true, value });
-              wake?.();
-            },
-            (error: unknown) => {
-              done.set(seq, { ok: false, error });
-              wake?.();
-            },
-          );
-        }
-        if (consumed === submitted && exhausted) return;
-        let next: number | undefined;
-        if (ordered) {
-          if (done.has(consumed)) next = consumed;
-        } else {
-          for (const k of done.keys()) {
-            next = k;
-            break;
-          }
-        }
-        if (next === undefined) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-          continue;
-        }
-        const outcome = done.get(next)!;
-        done.delete(next);
-        consumed++;
-        if (!outcome.ok) {
-          if (signal?.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason });
-          throw outcome.error;
-        }
-        for (const v of outcome.value) yield v as R;
-      }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (submitted > consumed) controller.abort(new AbortError('the iteration ended early'));
-      if (!exhausted) await source.return?.();
-    }
+    return flatten<R>(chunkStream((chunk, sig) => this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, sig), items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, star));
   }
 
   // --- lifetime -----------------------------------------------------------------

@@ -9,7 +9,6 @@
  * its tasks at once and is replaced; a task that ignores its cancellation is
  * stopped by killing its worker after a grace period.
  */
-import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { basename, isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +33,7 @@ import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { StatusPublisher } from '../resources/status.js';
 import { SharedMemory } from '../shm/shared-memory.js';
+import { chunkStream, flatten } from './chunks.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
@@ -255,16 +255,6 @@ function isIterable(x: unknown): x is Iterable<unknown> | AsyncIterable<unknown>
   return x !== null && x !== undefined && (typeof (x as any)[Symbol.iterator] === 'function' || typeof (x as any)[Symbol.asyncIterator] === 'function');
 }
 
-function checkStarItem(item: unknown): void {
-  if (!Array.isArray(item)) {
-    throw typeError('ERR_INVALID_ARG_TYPE', `starmap: every item must be an array of arguments. Received ${item === null ? 'null' : typeof item}`);
-  }
-}
-
-/** The items of the chunks, one by one. Leaving early closes `chunks` (which cancels what is in flight). */
-async function* flatten<R>(chunks: AsyncGenerator<unknown[], void, undefined>): AsyncGenerator<R, void, undefined> {
-  for await (const chunk of chunks) for (const v of chunk) yield v as R;
-}
 
 /** Local failures of the RPC call that say "the worker's channel broke", as opposed to an error the task threw. */
 function fromRemote(err: unknown): boolean {
@@ -1014,104 +1004,11 @@ export class Pool {
     const window = o.window === undefined ? this.#size * Math.max(2, this.#concurrency) : validateInteger(o.window, 'options.window', 1);
     const signal = validateSignal(o.signal);
     const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
-    return this.#stream(fn, items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, timeout, star);
+    return chunkStream((chunk, sig) => this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, sig), items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, star);
   }
 
   #badBoolean(what: string, value: unknown): never {
     throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" property must be of type boolean. Received ${typeof value}`);
-  }
-
-  async *#stream(
-    fn: string,
-    items: Iterable<unknown> | AsyncIterable<unknown>,
-    chunkSize: number,
-    ordered: boolean,
-    window: number,
-    signal: AbortSignal | undefined,
-    timeout: number,
-    star: boolean,
-  ): AsyncGenerator<unknown[], void, undefined> {
-    const isAsync = typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
-    // An array is cut into slices; other sources are pulled item by item (awaited only when async).
-    const array = Array.isArray(items) ? (items as unknown[]) : undefined;
-    let position = 0;
-    const source: Iterator<unknown> | AsyncIterator<unknown> | undefined =
-      array !== undefined ? undefined : isAsync ? (items as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (items as Iterable<unknown>)[Symbol.iterator]();
-    const controller = new AbortController();
-    // One listener per chunk in flight.
-    setMaxListeners(0, controller.signal);
-    const onAbort = (): void => controller.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    type Outcome = { ok: true; value: unknown[] } | { ok: false; error: unknown };
-    const done = new Map<number, Outcome>();
-    let wake: (() => void) | undefined;
-    let submitted = 0;
-    let consumed = 0;
-    let exhausted = false;
-    try {
-      for (;;) {
-        if (signal?.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason });
-        while (!exhausted && submitted - consumed < window) {
-          let chunk: unknown[];
-          if (array !== undefined) {
-            chunk = array.slice(position, position + chunkSize);
-            position += chunk.length;
-            if (position >= array.length) exhausted = true;
-            if (star) for (const item of chunk) checkStarItem(item);
-          } else {
-            chunk = [];
-            while (chunk.length < chunkSize) {
-              const r = isAsync ? await source!.next() : (source as Iterator<unknown>).next();
-              if (r.done === true) {
-                exhausted = true;
-                break;
-              }
-              if (star) checkStarItem(r.value);
-              chunk.push(r.value);
-            }
-          }
-          if (chunk.length === 0) break;
-          const seq = submitted++;
-          this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, controller.signal).then(
-            (value) => {
-              done.set(seq, { ok: true, value });
-              wake?.();
-            },
-            (error: unknown) => {
-              done.set(seq, { ok: false, error });
-              wake?.();
-            },
-          );
-        }
-        if (consumed === submitted && exhausted) return;
-        let next: number | undefined;
-        if (ordered) {
-          if (done.has(consumed)) next = consumed;
-        } else {
-          for (const k of done.keys()) {
-            next = k;
-            break;
-          }
-        }
-        if (next === undefined) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-          continue;
-        }
-        const outcome = done.get(next)!;
-        done.delete(next);
-        consumed++;
-        if (!outcome.ok) {
-          if (signal?.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason });
-          throw outcome.error;
-        }
-        yield outcome.value;
-      }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (submitted > consumed) controller.abort(new AbortError('the iteration ended early'));
-      if (!exhausted) await source?.return?.();
-    }
   }
 
   // --- lifetime ---------------------------------------------------------------

@@ -10,8 +10,7 @@
  * module and reports a failed import.
  */
 import { spawn as spawnProcess, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { PassThrough, Stream, type Readable, type Writable } from 'node:stream';
@@ -164,22 +163,53 @@ function packageRoot(): string {
   return (packageRootCache = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'));
 }
 
-/** Directories of the runtime dependencies a child loads (msgpackr, by the codecs). */
+/**
+ * Directories of the runtime dependencies a child may load (msgpackr by the
+ * codecs, the NATS client by the package's entry point), and theirs, found
+ * from the package's own `dependencies`. Node's permission model checks every
+ * module file it reads (Node 22 and later also through the ESM loader).
+ */
 let dependencyDirsCache: string[] | undefined;
 function dependencyDirs(): string[] {
   if (dependencyDirsCache !== undefined) return dependencyDirsCache;
-  const out: string[] = [];
-  const require = createRequire(import.meta.url);
-  for (const name of ['msgpackr']) {
-    try {
-      let dir = dirname(require.resolve(name));
-      for (let i = 0; i < 6 && basename(dir) !== name; i++) dir = dirname(dir);
-      if (basename(dir) === name) out.push(dir);
-    } catch {
-      // not installed: the child will not need it either
+  const out = new Set<string>();
+  const visit = (fromDir: string, name: string): void => {
+    // Node's lookup: node_modules/<name> here or in a parent directory (not
+    // require.resolve: packages with "exports" may hide their package.json).
+    let dir: string | undefined;
+    for (let d = fromDir; ; d = dirname(d)) {
+      const candidate = join(d, 'node_modules', name);
+      if (existsSync(join(candidate, 'package.json'))) {
+        dir = candidate;
+        break;
+      }
+      if (dirname(d) === d) break;
     }
+    // Not installed (an optional dependency): the child will not load it either.
+    if (dir === undefined || out.has(dir)) return;
+    out.add(dir);
+    // Modules are loaded from their real path (a linked node_modules, a pnpm store).
+    try {
+      out.add(realpathSync(dir));
+    } catch {
+      // gone meanwhile
+    }
+    let pkg: { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    try {
+      pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as typeof pkg;
+    } catch {
+      return;
+    }
+    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(dir, dep);
+  };
+  try {
+    const root = packageRoot();
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) visit(root, dep);
+  } catch {
+    // no package.json to read: only the package itself is allowed
   }
-  return (dependencyDirsCache = out);
+  return (dependencyDirsCache = [...out]);
 }
 
 function permissionFlag(): string {
