@@ -10,6 +10,7 @@ import { AbortError, ClosedError, MessageTooLargeError, TimeoutError, rangeError
 import type { ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from './channel.js';
 import { raw, type Codec } from './codec.js';
 import type { Frame } from './framing.js';
+import { onAbort } from '../abort.js';
 
 /** Default `maxMessageSize`: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
@@ -69,18 +70,19 @@ export function waitFor<R>(wait: Wait, register: (resolve: (value: R) => void, r
     let timer: NodeJS.Timeout | undefined;
     let cancel: (() => void) | undefined;
     let settled = false;
+    let offAbort: (() => void) | undefined;
     const finish = (): void => {
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
-      wait.signal?.removeEventListener('abort', onAbort);
+      offAbort?.();
     };
-    const onAbort = (): void => {
+    const aborted = (): void => {
       if (settled) return;
       finish();
       cancel?.();
       reject(new AbortError(undefined, { cause: wait.signal?.reason }));
     };
-    if (wait.signal?.aborted) return onAbort();
+    if (wait.signal?.aborted) return aborted();
     cancel = register(
       (v) => {
         if (settled) return;
@@ -102,7 +104,7 @@ export function waitFor<R>(wait: Wait, register: (resolve: (value: R) => void, r
         reject(new TimeoutError(`timed out after ${wait.timeout} ms waiting for ${wait.what}`, wait.timeout));
       }, Math.max(0, Math.ceil(wait.deadline - performance.now())));
     }
-    wait.signal?.addEventListener('abort', onAbort, { once: true });
+    if (wait.signal !== undefined) offAbort = onAbort(wait.signal, aborted);
   });
 }
 

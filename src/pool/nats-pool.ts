@@ -36,6 +36,7 @@ import {
 import { JetStreamQueue } from '../mqueue/jetstream.js';
 import { Nats, type NatsConnectOptions } from '../nats/connection.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
+import { onAbort } from '../abort.js';
 import { chunkStream, flatten } from './chunks.js';
 import { Histogram } from './histogram.js';
 import type { MapOptions, PoolOptions, PoolStats, RunOptions } from './pool.js';
@@ -157,7 +158,7 @@ interface RemoteTask {
   /** The encoded message, kept for a resend while no host took it. */
   body: Uint8Array | undefined;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  offAbort: (() => void) | undefined;
   attempts: number;
   /** Times in a row no host was there to take it (fast mode): the resend backs off. */
   noHost: number;
@@ -455,12 +456,11 @@ export class NatsPool {
     return new Promise<R>((resolve, reject) => {
       const n = ++this.#serial;
       const task: RemoteTask = {
-        n, reply: '', method, fn, args, star, timeout, body: undefined, signal, onAbort: undefined, attempts: 0, noHost: 0, state: 'queued',
+        n, reply: '', method, fn, args, star, timeout, body: undefined, signal, offAbort: undefined, attempts: 0, noHost: 0, state: 'queued',
         host: undefined, hostPid: undefined, queuedAt: performance.now(), sentAt: 0, resolve, reject,
       };
       if (signal !== undefined) {
-        task.onAbort = () => this.#abort(task, new AbortError('the task was aborted', { cause: signal.reason }));
-        signal.addEventListener('abort', task.onAbort, { once: true });
+        task.offAbort = onAbort(signal, () => this.#abort(task, new AbortError('the task was aborted', { cause: signal.reason })));
       }
       this.#tasks.set(n, task);
       this.#waiting.push(task);
@@ -546,7 +546,7 @@ export class NatsPool {
     task.state = 'done';
     this.#tasks.delete(task.n);
     task.body = undefined;
-    if (task.onAbort !== undefined) task.signal!.removeEventListener('abort', task.onAbort);
+    task.offAbort?.();
     if (ok) {
       this.#completed++;
       task.resolve(value);

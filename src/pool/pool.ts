@@ -37,6 +37,7 @@ import { chunkStream, flatten } from './chunks.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
+import { onAbort } from '../abort.js';
 
 /** How tasks reach the workers. */
 export type PoolTransport = 'shm-ring' | 'stream';
@@ -150,7 +151,7 @@ interface Task {
   timeout: number;
   transfer: ReadonlySet<unknown> | undefined;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  offAbort: (() => void) | undefined;
   controller: AbortController | undefined;
   attempts: number;
   queuedAt: number;
@@ -426,7 +427,7 @@ export class Pool {
         timeout,
         transfer,
         signal,
-        onAbort: undefined,
+        offAbort: undefined,
         controller: undefined,
         attempts: 0,
         queuedAt: performance.now(),
@@ -439,8 +440,7 @@ export class Pool {
         reject,
       };
       if (signal !== undefined) {
-        task.onAbort = () => this.#abortTask(task, new AbortError('the task was aborted', { cause: signal.reason }), false);
-        signal.addEventListener('abort', task.onAbort, { once: true });
+        task.offAbort = onAbort(signal, () => this.#abortTask(task, new AbortError('the task was aborted', { cause: signal.reason }), false));
       }
       this.#queue.push(task);
       // Tasks submitted in one go (a loop of run() calls) are dispatched together, in batches.
@@ -890,7 +890,7 @@ export class Pool {
     if (task.state === 'done') return;
     if (task.state === 'running') this.#running--;
     task.state = 'done';
-    if (task.onAbort !== undefined) task.signal!.removeEventListener('abort', task.onAbort);
+    task.offAbort?.();
     if (ok) {
       this.#completed++;
       task.resolve(value);

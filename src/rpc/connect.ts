@@ -18,6 +18,7 @@ import {
 import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, endsReceiving, isId, validateMessageTypes, type CancelReason, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
 import { outboxFor, type Outbox, type OutboxEntry } from './outbox.js';
 import { deserializeError } from './remote-error.js';
+import { onAbort } from '../abort.js';
 
 const ignore = (): void => {};
 
@@ -76,7 +77,7 @@ interface Pending {
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  offAbort: (() => void) | undefined;
   /** Set while the call message waits in the outbox. */
   entry: OutboxEntry | null;
   /** Why the caller gave up, for a cancel sent once the call message went out after all. */
@@ -175,7 +176,7 @@ function settle(p: Pending): void {
   p.settled = true;
   p.client._forget(p);
   if (p.timer !== undefined) clearTimeout(p.timer);
-  if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort);
+  p.offAbort?.();
   if (p.entry !== null) p.entry.withdrawn = true;
 }
 
@@ -318,7 +319,7 @@ export class RpcClient {
     const endpoint = this.#endpoint;
     const id = endpoint.nextId++;
     return new Promise<unknown[]>((resolve, reject) => {
-      const p: Pending = { id, method, client: this, outbox: this.#outbox, resolve, reject, timer: undefined, signal: undefined, onAbort: undefined, entry: null, gaveUp: undefined, settled: false };
+      const p: Pending = { id, method, client: this, outbox: this.#outbox, resolve, reject, timer: undefined, signal: undefined, offAbort: undefined, entry: null, gaveUp: undefined, settled: false };
       try {
         p.entry = this.#outbox.post(
           [CALL, id, method, args],
@@ -349,11 +350,10 @@ export class RpcClient {
       }
       if (signal !== undefined) {
         p.signal = signal;
-        p.onAbort = () => {
+        p.offAbort = onAbort(signal, () => {
           giveUp(p, 'abort');
           reject(new AbortError(`rpc: ${method}() was aborted`, { cause: signal.reason }));
-        };
-        signal.addEventListener('abort', p.onAbort, { once: true });
+        });
       }
     });
   }
