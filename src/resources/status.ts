@@ -24,6 +24,9 @@ export interface StatusFile {
 
 const PREFIX = 'status.';
 let counter = 0;
+/** Publishers not closed yet: their files go when the process exits (a test runner's forced exit, a process.exit()). */
+const live = new Set<StatusPublisher>();
+let exitHook = false;
 
 /** Publishes a status file until closed. @internal */
 export class StatusPublisher {
@@ -43,6 +46,13 @@ export class StatusPublisher {
     if (this.#path === null) return;
     this.#timer = setInterval(() => this.update(), intervalMs);
     this.#timer.unref();
+    live.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.once('exit', () => {
+        for (const p of live) p.close();
+      });
+    }
     this.update();
   }
 
@@ -70,6 +80,7 @@ export class StatusPublisher {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    live.delete(this);
     clearInterval(this.#timer);
     if (this.#path === null) return;
     try {
