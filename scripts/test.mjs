@@ -39,7 +39,8 @@ if (files.some((f) => ['cli', 'demo'].some((d) => f.includes(`${join('dist', 'te
 const ours = (n) => n.includes('mpt-') && n.includes(`-r${process.pid}-`);
 // The registry of named objects (src/resources/registry.ts): its records of
 // our objects count, the directory itself does not.
-const registry = process.env.MULTIPROC_REGISTRY_DIR || `/dev/shm/multiproc-${process.getuid()}`;
+const { registryPath } = await import(join(root, 'dist', 'src', 'resources', 'registry.js'));
+const registry = registryPath() ?? '/nonexistent';
 const listNames = () =>
   ['/dev/shm', '/dev/mqueue', registry].flatMap((d) => (existsSync(d) && statSync(d).isDirectory() ? readdirSync(d).map((n) => `${d}/${n}`) : []));
 const before = new Set(listNames());

@@ -98,7 +98,8 @@ export function registryPath(): string | null {
   if (env === 'off') return null;
   if (env !== undefined && env !== '') return env;
   const uid = process.getuid?.() ?? 0;
-  if (existsSync('/dev/shm')) return `/dev/shm/multiproc-${uid}`;
+  // Not in /dev/shm: that directory is for the segments themselves, and
+  // tools that list it should see only those.
   const xdg = process.env.XDG_RUNTIME_DIR;
   if (xdg !== undefined && xdg !== '') return join(xdg, 'multiproc');
   return join(tmpdir(), `multiproc-${uid}`);
