@@ -8,6 +8,7 @@
         "src/native/mapping.cc",
         "src/native/shm.cc",
         "src/native/futex.cc",
+        "src/native/bell.cc",
         "src/native/mutex.cc",
         "src/native/mqueue.cc",
         "src/native/sysv_msg.cc",

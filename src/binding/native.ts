@@ -72,6 +72,14 @@ export interface NativeAddon {
   futexCancelAsync(id: number): boolean;
   futexSetCallback(callback: (ids: number[]) => void): void;
 
+  // bell.cc (this environment's doorbell: an autobound abstract datagram socket the event loop polls)
+  /** Opens the doorbell once (later calls return the same id); `callback` gets the tokens rung. Unreferenced at first. */
+  bellOpen(callback: (tokens: number[]) => void): number;
+  /** Whether the doorbell keeps the event loop alive. */
+  bellRef(on: boolean): void;
+  /** Rings doorbell `id` with `token`: 0, or an errno (ECONNREFUSED: gone; EAGAIN: its queue is full). */
+  bellRing(id: number, token: number): number;
+
   // mutex.cc
   mutexTryLock(buffer: SharedArrayBuffer, offset: number, flags: number): LockResult;
   mutexLock(buffer: SharedArrayBuffer, offset: number, timeoutMs: number, spins: number): LockResult;
@@ -136,6 +144,8 @@ export interface NativeAddon {
   /** open(path, accmode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY). */
   openFifo(path: string, accmode: number): number;
   /** fcntl(F_GETFL) & O_ACCMODE. */
+  /** close(2) of a descriptor this addon opened (fs.closeSync would make a worker thread warn). */
+  closeFd(fd: number): void;
   fdAccessMode(fd: number): number;
   /** Bytes in the pipe not yet read (FIONREAD). */
   pipeQueued(fd: number): number;

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <node.h>
 
+#include "bell.h"
 #include "fd.h"
 #include "file_lock.h"
 #include "futex.h"
@@ -34,6 +35,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   multiproc::InitMapping(context, exports);
   multiproc::InitShm(context, exports);
   multiproc::InitFutex(context, exports);
+  multiproc::InitBell(context, exports);
   multiproc::InitMutex(context, exports);
   multiproc::InitMqueue(context, exports);
   multiproc::InitSysvMsg(context, exports);

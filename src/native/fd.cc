@@ -97,6 +97,15 @@ void OpenFifo(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(fd);
 }
 
+// closeFd(fd): for descriptors opened here (shm_open, pipe). fs.closeSync on
+// them makes a worker thread warn, since its fd tracking never saw them open.
+void CloseFd(const FunctionCallbackInfo<Value>& args) {
+  int fd;
+  if (!GetFd(args, 0, &fd)) return;
+  // Linux frees the descriptor even when close fails (EINTR included): never retry.
+  if (close(fd) != 0 && errno != EINTR) ThrowErrno(args.GetIsolate(), errno, "close");
+}
+
 // fdAccessMode(fd) -> O_RDONLY | O_WRONLY | O_RDWR
 void FdAccessMode(const FunctionCallbackInfo<Value>& args) {
   int fd;
@@ -143,6 +152,7 @@ void InitFd(Local<Context> context, Local<Object> exports) {
   SetMethod(context, exports, "pipe", Pipe);
   SetMethod(context, exports, "mkfifo", MakeFifo);
   SetMethod(context, exports, "openFifo", OpenFifo);
+  SetMethod(context, exports, "closeFd", CloseFd);
   SetMethod(context, exports, "fdAccessMode", FdAccessMode);
   SetMethod(context, exports, "pipeQueued", PipeQueued);
   SetMethod(context, exports, "pipeCapacity", PipeCapacity);

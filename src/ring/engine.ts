@@ -14,12 +14,16 @@
  * Liveness is checked only on slow paths (a wait that ran a slice, a
  * registration), never per message. The check assumes one pid namespace.
  *
- * Sleeping. A waiting receiver raises R_WAITING, reads the R_EPOCH word,
- * looks at the ring once more and sleeps on R_EPOCH (futex). A sender that
- * published a record looks at R_WAITING (one load) and only when it is
- * raised clears it, bumps R_EPOCH and calls futex wake: the fast path makes
- * no system call, and a burst of messages costs at most one wake per time a
- * receiver went to sleep. "Not full" works the same with W_WAITING/W_EPOCH.
+ * Sleeping. A waiting receiver raises a bit of R_WAITING, looks at the ring
+ * once more and sleeps: a blocking receiver on the R_EPOCH word (futex,
+ * WAIT_FUTEX), an async one on its event loop's doorbell (WAIT_BELL), whose
+ * id and token it armed in its entry. A sender that published a record looks
+ * at R_WAITING (one load) and only when it is raised clears it, bumps
+ * R_EPOCH, calls futex wake and/or rings each armed doorbell once: the fast
+ * path makes no system call, and a burst of messages costs at most one wake
+ * per time a receiver went to sleep. A doorbell wakes the event loop
+ * directly (one wake-up), where a futex needs a thread and then the loop.
+ * "Not full" works with W_WAITING/W_EPOCH and futexes only.
  * Both sides use sequentially consistent Atomics, so either the sender sees
  * the flag or the receiver sees the record (Dekker).
  *
@@ -30,6 +34,9 @@ import { native } from '../binding/native.js';
 import { BusyError } from '../errors.js';
 import {
   C_LAST_PID,
+  E_ARMED,
+  E_BELL,
+  E_BELL_TOKEN,
   E_PID,
   E_TID,
   E_TOKEN,
@@ -42,8 +49,11 @@ import {
   STATE_CLOSED,
   W_EPOCH,
   W_WAITING,
+  WAIT_BELL,
+  WAIT_FUTEX,
   type Geometry,
 } from './layout.js';
+import { bellId, ringBell } from '../sync/bell.js';
 
 const { futexWake } = native;
 const { tid: ownTid } = native.threadInfo();
@@ -279,10 +289,47 @@ export abstract class RingEngine {
   /** Wakes sleeping receivers if any announced themselves (or always, with `force`). */
   wakeReceivers(force = false): void {
     const i32 = this.i32;
-    if (Atomics.exchange(i32, R_WAITING, 0) !== 0 || force) {
-      Atomics.add(i32, R_EPOCH, 1);
-      futexWake(this.buffer, R_EPOCH * 4, -1);
+    const waiting = Atomics.exchange(i32, R_WAITING, 0);
+    if (waiting === 0 && !force) return;
+    Atomics.add(i32, R_EPOCH, 1);
+    if ((waiting & WAIT_FUTEX) !== 0 || force) futexWake(this.buffer, R_EPOCH * 4, -1);
+    if ((waiting & WAIT_BELL) !== 0 || force) this.#ringBells();
+  }
+
+  /** Rings the doorbell of every receiver that armed one (each arming is rung once). */
+  #ringBells(): void {
+    const g = this.geometry;
+    const i32 = this.i32;
+    for (let j = 0; j < g.receivers; j++) {
+      const e = entryIndex(g, true, j);
+      if (Atomics.load(i32, e + E_ARMED) === 0 || Atomics.exchange(i32, e + E_ARMED, 0) === 0) continue;
+      const bell = Atomics.load(i32, e + E_BELL) - 1;
+      if (bell >= 0) ringBell(bell, Atomics.load(i32, e + E_BELL_TOKEN));
     }
+  }
+
+  /**
+   * Arms this receiver's doorbell for one wait: the next sender to publish
+   * rings it. False when doorbells are unavailable (wait on the futex then).
+   * Check the ring again after arming, and {@link RingEngine.disarm} after
+   * the wait.
+   */
+  arm(token: number): boolean {
+    const e = this.receiver;
+    const bell = bellId();
+    if (e < 0 || bell < 0) return false;
+    const i32 = this.i32;
+    Atomics.store(i32, e + E_BELL, bell + 1);
+    Atomics.store(i32, e + E_BELL_TOKEN, token);
+    Atomics.store(i32, e + E_ARMED, 1);
+    Atomics.or(i32, R_WAITING, WAIT_BELL);
+    return true;
+  }
+
+  /** Withdraws an armed doorbell (a sender may have taken it already: its datagram is then ignored). */
+  disarm(): void {
+    const e = this.receiver;
+    if (e >= 0) Atomics.store(this.i32, e + E_ARMED, 0);
   }
 
   /** Wakes senders waiting for room, if any announced themselves. */

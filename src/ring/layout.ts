@@ -23,7 +23,7 @@
  */
 
 export const MAGIC = 0x4d50524e; // 'MPRN'
-export const VERSION = 1;
+export const VERSION = 2;
 
 export const enum Mode {
   Spsc = 1,
@@ -66,6 +66,7 @@ export const C_RECEIVED_BYTES = 34;
 export const C_LAST_PID = 35;
 
 // Wait words.
+/** Bits: WAIT_FUTEX (a receiver sleeps on R_EPOCH), WAIT_BELL (a receiver entry has its doorbell armed). */
 export const R_WAITING = 48;
 export const R_EPOCH = 49;
 export const W_WAITING = 64;
@@ -84,6 +85,13 @@ export const E_STATE = 3;
 export const E_POS = 4;
 /** MPMC sender: slots of the claim. */
 export const E_SPAN = 5;
+/** Receiver: doorbell id + 1 (0: none), the token to ring it with, and 1 while armed. */
+export const E_BELL = 6;
+export const E_BELL_TOKEN = 7;
+export const E_ARMED = 8;
+
+export const WAIT_FUTEX = 1;
+export const WAIT_BELL = 2;
 
 export const FLAG_PRIORITY_USED = 1;
 export const STATE_CLOSED = 1;

@@ -213,8 +213,8 @@ export class MpmcEngine extends RingEngine {
     this.#writeHeader(idx, length, type, priority, this.#resSlots);
     Atomics.store(i32, this.#seq + idx, word(t, COMMITTED));
     if (i32[P_LAST_PID] !== pid) i32[P_LAST_PID] = pid;
-    // A plain load, ordered by the store above (a full barrier).
-    if (i32[R_WAITING] !== 0) this.wakeReceivers();
+    // An atomic load: on arm64 only that (ldar) is ordered after the store above (stlr).
+    if (Atomics.load(i32, R_WAITING) !== 0) this.wakeReceivers();
   }
 
   discard(): void {
@@ -223,7 +223,7 @@ export class MpmcEngine extends RingEngine {
     const idx = t & this.#mask;
     this.#writeHeader(idx, 0, PAD, 0, this.#resSlots);
     Atomics.store(this.i32, this.#seq + idx, word(t, COMMITTED));
-    if (this.i32[R_WAITING] !== 0) this.wakeReceivers();
+    if (Atomics.load(this.i32, R_WAITING) !== 0) this.wakeReceivers();
   }
 
   claim(): number {

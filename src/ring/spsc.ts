@@ -162,7 +162,7 @@ export class SpscEngine extends RingEngine {
     i32[P_SENT] = (i32[P_SENT]! + 1) | 0;
     i32[P_SENT_BYTES] = (i32[P_SENT_BYTES]! + length) | 0;
     if (i32[P_LAST_PID] !== pid) i32[P_LAST_PID] = pid;
-    if (i32[R_WAITING] !== 0) this.wakeReceivers();
+    if (Atomics.load(i32, R_WAITING) !== 0) this.wakeReceivers();
   }
 
   discard(): void {

@@ -2,7 +2,7 @@
  * POSIX shared memory (shm_open + mmap), exposed as a SharedArrayBuffer that
  * aliases the segment itself.
  */
-import { closeSync, fstatSync, ftruncateSync } from 'node:fs';
+import { fstatSync, ftruncateSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { native } from '../binding/native.js';
 import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../resources/registry.js';
@@ -141,7 +141,7 @@ export class SharedMemory {
       }
       throw systemError(err, 'shared memory', shmName);
     } finally {
-      closeSync(fd);
+      native.closeFd(fd);
     }
   }
 
@@ -191,7 +191,7 @@ export class SharedMemory {
     } catch (err) {
       throw systemError(err, 'shared memory', shmName);
     } finally {
-      closeSync(fd);
+      native.closeFd(fd);
       if (!ok) releaseHold(hold);
     }
   }
@@ -271,7 +271,7 @@ export class SharedMemory {
     } catch (err) {
       throw systemError(err, 'shared memory', this.#name);
     } finally {
-      closeSync(fd);
+      native.closeFd(fd);
     }
   }
 

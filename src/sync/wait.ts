@@ -12,6 +12,7 @@
  */
 import { native, WaitResult } from '../binding/native.js';
 import { AbortError, TimeoutError } from '../errors.js';
+import { waitBell } from './bell.js';
 
 /** One wait: until the 32-bit word at `offset` differs from `expected`, or `slice` ms pass. @internal */
 export interface WaitRequest {
@@ -19,6 +20,8 @@ export interface WaitRequest {
   expected: number;
   /** Wake up after this many ms even if nobody woke us (for liveness checks). */
   slice?: number;
+  /** Async only: wait for this token on the environment's doorbell instead of the futex word (see bell.ts). */
+  bell?: number;
 }
 
 /** A wait loop. `next(true)` means woken (or value changed), `next(false)` means the slice ran out. @internal */
@@ -33,6 +36,7 @@ native.futexSetCallback((ids: number[]) => {
 const kIndefinite = -1;
 
 function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signal: AbortSignal | undefined): boolean | Promise<boolean> {
+  if (req.bell !== undefined) return waitBell(req.bell, ms, signal);
   const id = nextId++;
   if (nextId > Number.MAX_SAFE_INTEGER) nextId = 1;
   if (native.futexWaitAsync(buffer, req.offset, req.expected, id) === 1) return true;
@@ -113,6 +117,7 @@ export function driveSync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts:
       const step = loop.next(woken);
       if (step.done) return step.value;
       const req = step.value;
+      if (req.bell !== undefined) throw new Error('internal: a doorbell wait in a blocking wait loop');
       if (deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
       const r = native.futexWait(buffer, req.offset, req.expected, slice(req, deadline));
       woken = r !== WaitResult.TimedOut;

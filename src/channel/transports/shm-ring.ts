@@ -8,10 +8,13 @@
  *   consecutive slots (src/ring/mpmc.ts).
  * - A message is published by a sequentially consistent store after its
  *   bytes are written, so a reader never sees a torn one.
- * - Idle receivers (and senders waiting for room) spin briefly, then sleep in
- *   the kernel on a futex word, through the addon's futex service when async
- *   (the event loop keeps running) or in futex(2) for the `*Sync` forms. A
- *   sender calls futex wake only when a receiver announced that it sleeps.
+ * - An idle async receiver first looks at the ring once per event-loop turn
+ *   for an adaptive budget (0.1 to 1 ms: the loop keeps running), then parks
+ *   on its event loop's doorbell (src/native/bell.cc), which the next sender
+ *   rings with one datagram. The `*Sync` forms, and senders waiting for
+ *   room, spin briefly and then sleep on a futex word (futex(2), or the
+ *   addon's futex service when async). A sender makes a system call only
+ *   when a receiver announced that it sleeps.
  * - The ring is FIFO. `receive({ type })` and priorities are served by moving
  *   the records that are ready into a small inbox local to this handle and
  *   choosing there (System V rule). Priorities only take effect once a sender
@@ -39,6 +42,7 @@ import {
   validateTimeout,
 } from '../../errors.js';
 import { SharedMemory, type CreationMode } from '../../shm/shared-memory.js';
+import { bellToken } from '../../sync/bell.js';
 import { PendingWaits } from '../../sync/pending-waits.js';
 import { driveSync, type DriveOptions, type WaitLoop } from '../../sync/wait.js';
 import { RingEngine } from '../../ring/engine.js';
@@ -68,6 +72,7 @@ import {
   Mode,
   R_EPOCH,
   R_WAITING,
+  WAIT_FUTEX,
   RECORD_HEADER,
   VERSION,
   W_EPOCH,
@@ -152,10 +157,13 @@ const READY_WAIT_MS = 2000;
 /** Liveness checks while waiting: senders that may have died, receivers that may hold slots. */
 const IDLE_SLICE_MS = 1000;
 const BLOCKED_SLICE_MS = 100;
-/** Spin budgets before sleeping, in ms: adapted per handle between these bounds (async waits block the event loop while they spin). */
+/** Spin budgets before sleeping, in ms: adapted per handle between these bounds (an async sender waiting for room blocks the event loop while it spins). */
 const SPIN_MIN_MS = 0.002;
 const SPIN_MAX_ASYNC_MS = 0.1;
 const SPIN_MAX_SYNC_MS = 1;
+/** Budgets of polling once per event-loop turn before sleeping, in ms (the event loop keeps running). */
+const POLL_MIN_MS = 0.1;
+const POLL_MAX_MS = 1;
 
 /** Calls `check` until it is true or `ms` pass; true when it became true. */
 function spin(check: () => boolean, ms: number): boolean {
@@ -812,28 +820,40 @@ export class ShmRing<T = unknown> implements Channel<T> {
     throw new ClosedError(`${this.#label}: every sender closed the ring and no message is left`);
   }
 
-  /** Spins for the adaptive budget until a record is ready (or this handle closed); adapts the budget. */
-  #spinData(sync: boolean): boolean {
+  /** Spins (blocking) for the adaptive budget until a record is ready (or this handle closed); adapts the budget. */
+  #spinData(): boolean {
     const budget = this.#receiveSpin;
     if (spin(this.#ready, budget)) {
-      this.#receiveSpin = Math.min(sync ? SPIN_MAX_SYNC_MS : SPIN_MAX_ASYNC_MS, budget * 2);
+      this.#receiveSpin = Math.min(SPIN_MAX_SYNC_MS, budget * 2);
       return true;
     }
     this.#receiveSpin = Math.max(SPIN_MIN_MS, budget / 2);
     return false;
   }
 
-  /** Waits until a record is ready at the head, the ring closed, or a loss is found. `spun`: the caller has just spun. */
-  *#dataLoop(sync: boolean, spun = false): WaitLoop<void> {
+  /**
+   * Waits until a record is ready at the head, the ring closed, or a loss is
+   * found. Blocking waits spin first; async ones have polled (#awaitData).
+   */
+  *#dataLoop(sync: boolean): WaitLoop<void> {
     const engine = this.#engine;
     const i32 = this.#i32;
-    if (!spun && this.#spinData(sync)) return;
+    if (sync && this.#spinData()) return;
     for (;;) {
       const epoch = Atomics.load(i32, R_EPOCH);
-      Atomics.store(i32, R_WAITING, 1);
-      if (engine.ready() || this.#closed || (engine.sendersClosed() && engine.empty())) return;
-      const blocked = engine.blockedBy();
-      const woken = yield { offset: R_EPOCH * 4, expected: epoch, slice: blocked >= 0 ? BLOCKED_SLICE_MS : IDLE_SLICE_MS };
+      // Async: park on the event loop's doorbell when there is one (one
+      // wake-up, no thread); blocking, or without one: on the futex word.
+      const token = sync ? 0 : bellToken();
+      const bell = !sync && engine.arm(token);
+      if (!bell) Atomics.or(i32, R_WAITING, WAIT_FUTEX);
+      let woken: boolean;
+      try {
+        if (engine.ready() || this.#closed || (engine.sendersClosed() && engine.empty())) return;
+        const slice = engine.blockedBy() >= 0 ? BLOCKED_SLICE_MS : IDLE_SLICE_MS;
+        woken = yield bell ? { offset: R_EPOCH * 4, expected: epoch, slice, bell: token } : { offset: R_EPOCH * 4, expected: epoch, slice };
+      } finally {
+        if (bell) engine.disarm();
+      }
       if (woken) continue;
       // A slice ran out: senders that died leave a claim at the head, a lost
       // message (SPSC), or no sender at all (the ring is then closed).
@@ -892,15 +912,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const r = this.#take(selector);
     if (r !== NONE) return r;
     this.#checkEnd(selector);
-    // Spin before anything is set up for a wait: a busy sender publishes
-    // within microseconds, and then this receive costs no timer, generator
-    // or futex registration.
-    if (this.#spinData(false)) {
-      const r2 = this.#take(selector);
-      if (r2 !== NONE) return r2;
-      return this.#receiveSlow(selector, drive, false);
-    }
-    return this.#receiveSlow(selector, drive, true);
+    return this.#receiveSlow(selector, drive);
   }
 
   /** Like {@link ShmRing.receive}, with type, priority and size. */
@@ -909,16 +921,44 @@ export class ShmRing<T = unknown> implements Channel<T> {
     return { data, type: this.#type, priority: this.#priority, size: this.#size };
   }
 
-  async #receiveSlow(selector: number, drive: DriveOptions | undefined, spun: boolean): Promise<T> {
-    drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
+  async #receiveSlow(selector: number, drive: DriveOptions | undefined): Promise<T> {
     for (;;) {
-      this.#checkEnd(selector);
-      await this.#waits.drive(this.#buffer, this.#dataLoop(false, spun), drive);
-      spun = false;
+      await this.#awaitData(drive);
       this.#checkReceive();
       const r = this.#take(selector);
       if (r !== NONE) return r;
+      this.#checkEnd(selector);
     }
+  }
+
+  #pollBudget = POLL_MIN_MS;
+
+  /**
+   * Waits, without blocking the event loop, until a record may be ready
+   * (or the ring closed, or a loss was found). First it looks at the ring
+   * once per event-loop turn (setImmediate) for an adaptive budget: a busy
+   * peer answers within microseconds, and then the wait costs no timer, no
+   * registration and no wake-up, while the loop keeps serving everything
+   * else. Then it parks on the doorbell (or futex) until a sender rings.
+   */
+  async #awaitData(drive: DriveOptions | undefined): Promise<void> {
+    const budget = this.#pollBudget;
+    const end = performance.now() + budget;
+    const found = await new Promise<boolean>((resolve) => {
+      const turn = (): void => {
+        if (this.#ready()) resolve(true);
+        else if (performance.now() >= end || drive?.signal?.aborted === true) resolve(false);
+        else setImmediate(turn);
+      };
+      setImmediate(turn);
+    });
+    if (found) {
+      this.#pollBudget = Math.min(POLL_MAX_MS, budget * 2);
+      return;
+    }
+    this.#pollBudget = Math.max(POLL_MIN_MS, budget / 2);
+    drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
+    await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
   }
 
   /**
@@ -993,7 +1033,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
       const m = this.#takeView();
       if (m !== undefined) return m;
       this.#checkEnd(0);
-      await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
+      await this.#awaitData(drive);
       this.#checkReceive();
     }
   }
