@@ -453,12 +453,14 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
           if (size === parkedSize) spec.parked = parked;
           const cArgs = [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count), String(n.onewayWarmup)];
           if (spec.parked) cArgs.push(String(parked.warmup), String(parked.roundTrips), String(parked.gapUs), String(parked.jitter));
+          // The pauses of the parked round trips come on top (long with a large --parked-gap).
+          const trialTimeoutMs = timeoutMs + (spec.parked ? (parked.warmup + parked.roundTrips) * (1 + parked.jitter) * (parked.gapUs / 1000) : 0);
           const trialStart = performance.now();
           try {
             const fig =
               r.group === 'c'
-                ? await scope.runProcess(c.binary!, cArgs, timeoutMs)
-                : await scope.runProcess(process.execPath, [peerPath, 'driver', JSON.stringify(spec)], timeoutMs);
+                ? await scope.runProcess(c.binary!, cArgs, trialTimeoutMs)
+                : await scope.runProcess(process.execPath, [peerPath, 'driver', JSON.stringify(spec)], trialTimeoutMs);
             fig.wallSeconds = Math.round(performance.now() - trialStart) / 1000;
             cell.trials.push(fig);
             hooks.onTrial?.({ done, total, row: r, size, figures: fig });

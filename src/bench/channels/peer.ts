@@ -18,7 +18,7 @@ async function sendOne(ep: Endpoint, m: unknown): Promise<void> {
 }
 
 const sleepWord = new Int32Array(new SharedArrayBuffer(4));
-/** Sleeps the whole thread in the kernel (a futex wait that nothing wakes), to the µs, unlike a timer. */
+/** Sleeps the whole thread in the kernel (a futex wait that nothing wakes): finer than a timer's milliseconds. */
 function sleepUs(us: number): void {
   Atomics.wait(sleepWord, 0, 0, us / 1000);
 }
