@@ -4,7 +4,7 @@
  * prints one line per trial and the summary, and writes JSON.
  *
  *   node dist/bench/channels/run.js [--quick] [--trials N] [--sizes 100,65536,1048576]
- *        [--mechanisms a,b,...] [--json FILE] [--markdown] [--list]
+ *        [--mechanisms a,b,...] [--parked-gap MS] [--json FILE] [--markdown] [--list]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +16,8 @@ interface Options {
   trials: number;
   sizes: number[];
   mechanisms: string[] | undefined;
+  /** Pause before each parked round trip, ms (0: none). */
+  parkedGap: number | undefined;
   json: string | undefined;
   markdown: boolean;
   list: boolean;
@@ -24,7 +26,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, trials: 0, sizes: [100, 65536, 1048576], mechanisms: undefined, json: undefined, markdown: false, list: false, from: undefined };
+  const o: Options = { quick: false, trials: 0, sizes: [100, 65536, 1048576], mechanisms: undefined, parkedGap: undefined, json: undefined, markdown: false, list: false, from: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -38,6 +40,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--trials') o.trials = Number(value());
     else if (a === '--sizes') o.sizes = value().split(',').map((s) => Number(s));
     else if (a === '--mechanisms') o.mechanisms = value().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (a === '--parked-gap') o.parkedGap = Number(value());
     else if (a === '--json') o.json = value();
     else if (a === '--from') o.from = value();
     else throw new Error(`unknown option ${a}`);
@@ -84,6 +87,24 @@ function table(rows: Row[], sizes: number[], cell: (row: string, size: number) =
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+function parkedTable(rows: Row[], size: number, cell: (row: string, size: number) => Cell | undefined, markdown: boolean): string {
+  const head = ['mechanism', 'busy RTT p50 µs', 'parked RTT p50 µs', 'parked RTT p99 µs', 'x fork json', 'C / parked'];
+  const body: string[][] = [];
+  for (const r of rows) {
+    const c = cell(r.id, size);
+    if (!c || c.status !== 'ok' || !Number.isFinite(c.parkedP50)) continue;
+    // Ratios above 1: this row is faster than the reference.
+    body.push([r.id, fmt(c.rttP50), fmt(c.parkedP50), fmt(c.parkedP99), r.group === 'c' ? '-' : fmtRatio(1 / c.ratios.vsForkJson.parkedSlowdown), fmtRatio(1 / c.ratios.vsC.parkedSlowdown)]);
+  }
+  if (markdown) {
+    const line = (cols: string[]): string => `| ${cols.join(' | ')} |`;
+    return [line(head), line(head.map((_, i) => (i < 1 ? '---' : '---:'))), ...body.map(line)].join('\n');
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cols: string[]): string => cols.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.list) {
@@ -91,7 +112,7 @@ async function main(): Promise<void> {
     return;
   }
   const result: ChannelBenchResult = opts.from !== undefined ? (JSON.parse(readFileSync(opts.from, 'utf8')) as ChannelBenchResult) : await runChannelBenchmark(
-    { quick: opts.quick, trials: opts.trials, sizes: opts.sizes, mechanisms: opts.mechanisms },
+    { quick: opts.quick, trials: opts.trials, sizes: opts.sizes, mechanisms: opts.mechanisms, ...(opts.parkedGap !== undefined ? { parkedGapMs: opts.parkedGap } : {}) },
     {
       onStart: ({ rows, sizes, machine }) => {
         console.log(`channel benchmark: ${rows.length} mechanisms x ${sizes.length} sizes x ${opts.trials} trial(s)${opts.quick ? ' (quick)' : ''}`);
@@ -106,7 +127,8 @@ async function main(): Promise<void> {
         }
         const rate = figures.oneway.n / figures.oneway.seconds;
         const sent = figures.oneway.sendSeconds !== undefined ? `  (sender done at ${Math.round((100 * figures.oneway.sendSeconds) / figures.oneway.seconds)}%)` : '';
-        console.log(`${prefix}  RTT p50 ${fmt(figures.rtt.p50).padStart(9)} µs  p99 ${fmt(figures.rtt.p99).padStart(9)} µs  one-way ${fmtInt(rate).padStart(10)} msg/s ${fmt((rate * size) / 1e6).padStart(8)} MB/s${sent}`);
+        const parked = figures.parked ? `  parked RTT p50 ${fmt(figures.parked.p50)} µs p99 ${fmt(figures.parked.p99)} µs` : '';
+        console.log(`${prefix}  RTT p50 ${fmt(figures.rtt.p50).padStart(9)} µs  p99 ${fmt(figures.rtt.p99).padStart(9)} µs  one-way ${fmtInt(rate).padStart(10)} msg/s ${fmt((rate * size) / 1e6).padStart(8)} MB/s${sent}${parked}`);
       },
     },
   );
@@ -120,6 +142,12 @@ async function main(): Promise<void> {
   console.log(`summary (median of ${opts.trials} trial(s); ratios are one-way messages/s against the reference in this run, "C RTT / RTT" is the C round-trip p50 over this row's: 1x = as fast as C)`);
   console.log(table(result.rows, opts.sizes, cell, opts.markdown));
   console.log('');
+  if (result.parked) {
+    const p = result.parked;
+    console.log(`parked round trips, ${sizeName(p.size)} (the requester sleeps ${p.gapUs / 1000} ms +-${Math.round(p.jitter * 100)}% before each, so the peer sleeps in the kernel; ${p.roundTrips} timed per trial; "C / parked" is the C parked p50 over this row's)`);
+    console.log(parkedTable(result.rows, p.size, cell, opts.markdown));
+    console.log('');
+  }
   console.log('targets:');
   for (const t of result.targets) console.log(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.what}: ${Number.isFinite(t.value) ? `${t.value.toPrecision(3)}x` : 'n/a'} (target ${t.goal})`);
   console.log('');

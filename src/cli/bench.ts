@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { benchRows, parseSize, resultToJson, runChannelBenchmark, sizeName, type ChannelBenchResult } from '../bench/channels/core.js';
+import { benchRows, PARKED_GAP_MS, parseSize, resultToJson, runChannelBenchmark, sizeName, type ChannelBenchResult } from '../bench/channels/core.js';
 import { renderHtml } from '../bench/channels/html.js';
 import { displayName, renderTable } from '../bench/channels/table.js';
 
@@ -20,6 +20,7 @@ interface BenchOptions {
   json?: string;
   html?: string;
   list?: boolean;
+  parkedGap?: number;
   progress: boolean;
 }
 
@@ -35,6 +36,12 @@ function sizeList(text: string): number[] {
 function positive(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
+  return n;
+}
+
+function gapMs(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1000) throw new InvalidArgumentError('a number of milliseconds from 0 to 1000');
   return n;
 }
 
@@ -59,7 +66,7 @@ async function run(o: BenchOptions): Promise<void> {
     return;
   }
   const quick = o.quick ?? false;
-  const options = { quick, trials: o.trials ?? (quick ? 1 : 3), sizes: o.sizes ?? (quick ? QUICK_SIZES : FULL_SIZES), mechanisms: o.mechanisms, skipDiagnostic: !o.all };
+  const options = { quick, trials: o.trials ?? (quick ? 1 : 3), sizes: o.sizes ?? (quick ? QUICK_SIZES : FULL_SIZES), mechanisms: o.mechanisms, skipDiagnostic: !o.all, ...(o.parkedGap !== undefined ? { parkedGapMs: o.parkedGap } : {}) };
   // The bar goes to stderr so that stdout holds only the table.
   const tty = process.stderr.isTTY === true && o.progress;
   const bar = new SingleBar({
@@ -106,6 +113,7 @@ export function benchCommand(): Command {
     .addOption(new Option('-s, --sizes <list>', `message sizes, e.g. 100,64k,1m (default: ${FULL_SIZES.map(sizeName).join(', ')})`).argParser(sizeList))
     .addOption(new Option('-m, --mechanisms <ids>', 'only these rows, comma-separated (see --list)').argParser(mechanismList))
     .option('--all', 'include the diagnostic rows')
+    .addOption(new Option('--parked-gap <ms>', `pause before each round trip to an idle (parked) peer, at the smallest size; 0: none (default: ${PARKED_GAP_MS})`).argParser(gapMs))
     .option('--json <file>', 'write every figure as JSON')
     .option('--html <file>', 'write a self-contained HTML report with charts')
     .option('--no-progress', 'no progress bar')

@@ -55,6 +55,11 @@ test('the HTML report renders one chart per size, offline and without errors', {
       })`);
       assert.deepEqual(drawn, [true, true, true, true, true]);
       assert.equal(await page.locator('section.size table tbody tr').count(), 3 * 3);
+      // The parked round trips (100 B only): one row per mechanism, figures in the cells.
+      assert.equal(await page.locator('section.parked h2').textContent(), '100 B round trips to a parked peer');
+      const parked = await page.locator('section.parked table tbody tr').allTextContents();
+      assert.equal(parked.length, 3);
+      assert.match(parked[1]!, /^ShmRing[\d,.]+[\d,.]+[\d,.]+[\d.]+x[\d.]+x c-ring$/);
       assert.deepEqual(problems, []);
       assert.deepEqual(requests, []);
     } finally {

@@ -10,8 +10,14 @@
  *               said it sleeps
  *
  * usage: ipc_ref MECH SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT ONEWAY_WARMUP
+ *                [PARKED_WARMUP PARKED_ROUNDTRIPS GAP_US JITTER]
  * prints one JSON object: round-trip percentiles (microseconds) and the
  * one-way time (seconds from the first send to the receiver's 1-byte report).
+ * With the parked arguments, after the busy round trips come round trips to
+ * an idle peer: the parent sleeps GAP_US x (1 +- JITTER, at random) before
+ * each, long enough for the child to stop spinning and sleep in the kernel
+ * (on the futex for the ring, in read(2) for the streams); only send -> reply
+ * is timed, and their percentiles are printed as "parked".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -197,14 +203,29 @@ static void end_recv(struct end *e, char *p, size_t n) {
   else read_all(e->rfd, p, n);
 }
 
+static void sleep_us(double us) {
+  struct timespec ts = { (time_t)(us / 1e6), (long)((us - (double)(time_t)(us / 1e6) * 1e6) * 1e3) };
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
 
+/* {"n":..,"p50":..,"p99":..,"mean":..} of n latencies (sorts them). */
+static void print_rtt(double *lat, long n) {
+  qsort(lat, (size_t)n, sizeof(double), cmp_double);
+  double sum = 0;
+  for (long i = 0; i < n; i++) sum += lat[i];
+  long i50 = (long)(0.50 * (double)(n - 1) + 0.5), i99 = (long)(0.99 * (double)(n - 1) + 0.5);
+  printf("{\"n\":%ld,\"p50\":%.3f,\"p99\":%.3f,\"mean\":%.3f}", n, lat[i50], lat[i99], sum / (double)n);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 7) {
-    fprintf(stderr, "usage: %s pipe|socketpair|tcp|ring SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT ONEWAY_WARMUP\n", argv[0]);
+  if (argc != 7 && argc != 11) {
+    fprintf(stderr, "usage: %s pipe|socketpair|tcp|ring SIZE WARMUP ROUNDTRIPS ONEWAY_COUNT ONEWAY_WARMUP [PARKED_WARMUP PARKED_ROUNDTRIPS GAP_US JITTER]\n", argv[0]);
     return 2;
   }
   enum mech mech;
@@ -221,7 +242,12 @@ int main(int argc, char **argv) {
   long rtts = strtol(argv[4], NULL, 10);
   long count = strtol(argv[5], NULL, 10);
   long owarm = strtol(argv[6], NULL, 10);
-  if (size == 0 || rtts < 1 || count < 1) {
+  long pwarm = argc == 11 ? strtol(argv[7], NULL, 10) : 0;
+  long prtts = argc == 11 ? strtol(argv[8], NULL, 10) : 0;
+  double gap_us = argc == 11 ? strtod(argv[9], NULL) : 0;
+  double jitter = argc == 11 ? strtod(argv[10], NULL) : 0;
+  if (prtts <= 0) pwarm = prtts = 0;
+  if (size == 0 || rtts < 1 || count < 1 || pwarm < 0 || gap_us < 0 || jitter < 0 || jitter >= 1) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
@@ -277,7 +303,7 @@ int main(int argc, char **argv) {
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent_pid) _exit(3);
-    for (long i = 0; i < warm + rtts; i++) {
+    for (long i = 0; i < warm + rtts + pwarm + prtts; i++) {
       end_recv(&child, buf, size);
       end_send(&child, buf, size);
     }
@@ -296,6 +322,16 @@ int main(int argc, char **argv) {
     end_recv(&parent, buf, size);
     if (i >= warm) lat[i - warm] = (now_s() - t0) * 1e6;
   }
+  double *plat = malloc(sizeof(double) * (size_t)(prtts > 0 ? prtts : 1));
+  if (!plat) die("malloc");
+  srand48((long)getpid() ^ (long)(now_s() * 1e6));
+  for (long i = 0; i < pwarm + prtts; i++) {
+    sleep_us(gap_us * (1 + jitter * (2 * drand48() - 1)));
+    double t0 = now_s();
+    end_send(&parent, buf, size);
+    end_recv(&parent, buf, size);
+    if (i >= pwarm) plat[i - pwarm] = (now_s() - t0) * 1e6;
+  }
   for (long i = 0; i < owarm; i++) end_send(&parent, buf, size);
   end_recv(&parent, &ack, 1);
   double t0 = now_s();
@@ -309,11 +345,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "child failed (status %d)\n", status);
     return 2;
   }
-  qsort(lat, (size_t)rtts, sizeof(double), cmp_double);
-  double sum = 0;
-  for (long i = 0; i < rtts; i++) sum += lat[i];
-  long i50 = (long)(0.50 * (double)(rtts - 1) + 0.5), i99 = (long)(0.99 * (double)(rtts - 1) + 0.5);
-  printf("{\"rtt\":{\"n\":%ld,\"p50\":%.3f,\"p99\":%.3f,\"mean\":%.3f},\"oneway\":{\"n\":%ld,\"seconds\":%.9f}}\n",
-         rtts, lat[i50], lat[i99], sum / (double)rtts, count, elapsed);
+  printf("{\"rtt\":");
+  print_rtt(lat, rtts);
+  if (prtts > 0) {
+    printf(",\"parked\":");
+    print_rtt(plat, prtts);
+  }
+  printf(",\"oneway\":{\"n\":%ld,\"seconds\":%.9f}}\n", count, elapsed);
   return 0;
 }

@@ -18,12 +18,39 @@ export interface TrialSpec {
   count: number;
   /** Unmeasured one-way messages before it (the receiver reports after them too). */
   onewayWarmup: number;
+  /**
+   * Round trips to an idle peer, after the busy ones: before each, the driver
+   * sleeps `gapUs` (plus or minus `jitter` of it, at random) so that the
+   * partner has gone to sleep in the kernel; only send -> reply is timed.
+   * Absent or 0 round trips: not measured in this trial.
+   */
+  parked?: ParkedSpec;
   /** Base of every name this trial creates (queues, segments); unique per trial. */
   name: string;
   /** A directory of this trial for FIFOs and socket files; the runner removes it. */
   dir: string;
   /** The port the driver listens on (socket rows), for the partner. */
   port?: number;
+}
+
+/** How the parked round trips of a trial are run. */
+export interface ParkedSpec {
+  /** Unmeasured parked round trips first. */
+  warmup: number;
+  /** Measured parked round trips. */
+  roundTrips: number;
+  /** The pause before each round trip, µs. */
+  gapUs: number;
+  /** Random spread of the pause, a fraction of it: the pause is gapUs x (1 +- jitter). */
+  jitter: number;
+}
+
+/** Latency percentiles of a series of round trips, µs. */
+export interface RttFigures {
+  n: number;
+  p50: number;
+  p99: number;
+  mean: number;
 }
 
 /**
@@ -44,7 +71,9 @@ export interface BenchTraits {
 export interface TrialFigures {
   /** The traits of the channel the trial used, when it is a multiproc channel. */
   traits?: BenchTraits;
-  rtt: { n: number; p50: number; p99: number; mean: number };
+  rtt: RttFigures;
+  /** Round trips to an idle (parked) peer, when the trial ran them (see {@link TrialSpec.parked}). */
+  parked?: RttFigures;
   /** The whole trial, process start to exit, as the runner saw it. */
   wallSeconds?: number;
   oneway: { n: number; seconds: number; /** Node rows: until the sender's loop had handed over the last message. */ sendSeconds?: number };
@@ -179,6 +208,18 @@ export class Inbox {
 export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.round(q * (sorted.length - 1)))]!;
+}
+
+/** Percentiles and mean of latencies in µs (sorts `lat` in place). */
+export function rttFigures(lat: number[]): RttFigures {
+  const sum = lat.reduce((a, b) => a + b, 0);
+  lat.sort((a, b) => a - b);
+  return { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length };
+}
+
+/** The pause before a parked round trip, µs: `gapUs` spread by +- `jitter` of it. */
+export function parkedGap(p: ParkedSpec): number {
+  return p.gapUs * (1 + p.jitter * (2 * Math.random() - 1));
 }
 
 export function median(values: number[]): number {

@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { MessageQueue } from '../../index.js';
 import { adapters } from './adapters/index.js';
 import { queueNames } from './adapters/mqueue.js';
-import { median, peerPath, type BenchTraits, type Family, type Group, type TrialFigures, type TrialSpec } from './common.js';
+import { median, peerPath, type BenchTraits, type Family, type Group, type ParkedSpec, type TrialFigures, type TrialSpec } from './common.js';
 
-export type { BenchTraits, Family, Group, TrialFigures } from './common.js';
+export type { BenchTraits, Family, Group, ParkedSpec, RttFigures, TrialFigures } from './common.js';
 
 /** What to run. */
 export interface ChannelBenchOptions {
@@ -34,6 +34,11 @@ export interface ChannelBenchOptions {
   mechanisms?: string[] | undefined;
   /** Leave out the diagnostic rows unless `mechanisms` names them. */
   skipDiagnostic?: boolean;
+  /**
+   * The pause before each parked round trip (the peer idle, asleep in the
+   * kernel), ms; default {@link PARKED_GAP_MS}. 0 leaves the parked round trips out.
+   */
+  parkedGapMs?: number;
 }
 
 /** One row of the table: a mechanism. */
@@ -60,6 +65,14 @@ export interface Cell {
   /** Round-trip latency, µs (median over trials of each trial's percentile). */
   rttP50: number;
   rttP99: number;
+  /**
+   * Round-trip latency to an idle peer, µs (median over trials of each
+   * trial's percentile): the requester pauses before each round trip, long
+   * enough for the peer to have gone to sleep. Measured at one size of the
+   * run (see {@link ChannelBenchResult.parked}); NaN at the others.
+   */
+  parkedP50: number;
+  parkedP99: number;
   /** One-way rate. */
   msgsPerSec: number;
   mbPerSec: number;
@@ -76,6 +89,8 @@ export interface Ratio {
   rttP99: number;
   /** this row's round-trip p50 divided by the reference's (how many times slower) */
   rttSlowdown: number;
+  /** this row's parked round-trip p50 divided by the reference's (how many times slower) */
+  parkedSlowdown: number;
 }
 
 export interface Target {
@@ -112,6 +127,8 @@ export interface ChannelBenchResult {
   targets: Target[];
   /** Why the C rows could not run, when they could not. */
   cError?: string;
+  /** How the parked round trips ran, and at which size; absent when they did not. */
+  parked?: ParkedSpec & { size: number };
 }
 
 /** Progress events. */
@@ -129,6 +146,16 @@ export interface Sizing {
   roundTrips: number;
   count: number;
   onewayWarmup: number;
+}
+
+/** Default pause before a parked round trip, ms: well past every spin (the C ring's, ShmRing's 0.1 ms). */
+export const PARKED_GAP_MS = 2;
+/** The pause varies by up to this fraction either way, so that it does not lock onto a timer tick. */
+export const PARKED_JITTER = 0.1;
+
+/** Parked round trips of one trial (few: each costs a pause). */
+export function parkedSizing(quick: boolean, gapMs: number): ParkedSpec {
+  return { warmup: quick ? 3 : 5, roundTrips: quick ? 40 : 150, gapUs: gapMs * 1000, jitter: PARKED_JITTER };
 }
 
 const cRows: Row[] = [
@@ -316,11 +343,17 @@ class RunScope {
   }
 }
 
-const noRatio = (): Ratio => ({ oneway: NaN, rtt: NaN, rttP99: NaN, rttSlowdown: NaN });
+const noRatio = (): Ratio => ({ oneway: NaN, rtt: NaN, rttP99: NaN, rttSlowdown: NaN, parkedSlowdown: NaN });
 
 function ratio(a: Cell | undefined, ref: Cell | undefined): Ratio {
   if (!a || !ref || a.status !== 'ok' || ref.status !== 'ok') return noRatio();
-  return { oneway: a.msgsPerSec / ref.msgsPerSec, rtt: ref.rttP50 / a.rttP50, rttP99: ref.rttP99 / a.rttP99, rttSlowdown: a.rttP50 / ref.rttP50 };
+  return {
+    oneway: a.msgsPerSec / ref.msgsPerSec,
+    rtt: ref.rttP50 / a.rttP50,
+    rttP99: ref.rttP99 / a.rttP99,
+    rttSlowdown: a.rttP50 / ref.rttP50,
+    parkedSlowdown: a.parkedP50 / ref.parkedP50,
+  };
 }
 
 const cByFamily: Record<Family, string> = { pipe: 'c-pipe', unix: 'c-socketpair', tcp: 'c-tcp', ring: 'c-ring' };
@@ -339,6 +372,8 @@ function targets(cell: (row: string, size: number) => Cell | undefined): Target[
     add('shmring-oneway-vs-worker', `ShmRing ${sizeName(small)} one-way vs worker_threads`, ring.ratios.vsWorker.oneway, '>= 8x', (v) => v >= 8);
     add('shmring-oneway-vs-c', `ShmRing ${sizeName(small)} one-way vs C ring`, ring.ratios.vsC.oneway, '>= 0.30x', (v) => v >= 0.3);
     add('shmring-rtt-vs-c', `ShmRing ${sizeName(small)} round trip p50 vs C ring (times slower)`, ring.ratios.vsC.rttSlowdown, '<= 3x', (v) => v <= 3);
+    // Only when the run measured parked round trips at this size.
+    if (Number.isFinite(ring.parkedP50)) add('shmring-parked-vs-c', `ShmRing ${sizeName(small)} parked RTT p50 vs C futex ring (times slower)`, ring.ratios.vsC.parkedSlowdown, '<= 2x', (v) => v <= 2);
   }
   const ringBig = cell('shmring', big);
   if (ringBig) add('shmring-1mib-vs-c', `ShmRing ${sizeName(big)} bandwidth vs C ring`, ringBig.ratios.vsC.oneway, '>= 0.50x', (v) => v >= 0.5);
@@ -366,6 +401,11 @@ export function selectRows(options: Pick<ChannelBenchOptions, 'mechanisms' | 'sk
 export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: ChannelBenchHooks = {}): Promise<ChannelBenchResult> {
   if (options.sizes.length === 0 || options.sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('sizes: positive integers');
   if (!Number.isInteger(options.trials) || options.trials < 1) throw new Error('trials: a positive integer');
+  const gapMs = options.parkedGapMs ?? PARKED_GAP_MS;
+  if (!(Number.isFinite(gapMs) && gapMs >= 0 && gapMs <= 1000)) throw new Error('parkedGapMs: a number of ms from 0 to 1000');
+  // Parked round trips at one size only (the smallest: 100 B by default), to keep the run short.
+  const parkedSize = gapMs > 0 ? Math.min(...options.sizes) : undefined;
+  const parked = parkedSizing(options.quick, gapMs);
   const rows = selectRows(options);
   const scope = new RunScope();
   try {
@@ -375,7 +415,7 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
     const key = (row: string, size: number): string => `${row}@${size}`;
     for (const r of rows) {
       for (const size of options.sizes) {
-        const c: Cell = { row: r.id, size, status: 'ok', trials: [], errors: [], rttP50: NaN, rttP99: NaN, msgsPerSec: NaN, mbPerSec: NaN, ratios: { vsForkJson: noRatio(), vsWorker: noRatio(), vsC: noRatio() } };
+        const c: Cell = { row: r.id, size, status: 'ok', trials: [], errors: [], rttP50: NaN, rttP99: NaN, parkedP50: NaN, parkedP99: NaN, msgsPerSec: NaN, mbPerSec: NaN, ratios: { vsForkJson: noRatio(), vsWorker: noRatio(), vsC: noRatio() } };
         if (size > r.maxSize) {
           c.status = 'n/a';
           c.note = `above the mechanism's limit here (${r.maxSize} B)`;
@@ -410,12 +450,17 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
           mkdirSync(dir);
           scope.names.push(name);
           const spec: TrialSpec = { mechanism: r.id, size, ...n, name, dir };
+          if (size === parkedSize) spec.parked = parked;
+          const cArgs = [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count), String(n.onewayWarmup)];
+          if (spec.parked) cArgs.push(String(parked.warmup), String(parked.roundTrips), String(parked.gapUs), String(parked.jitter));
+          // The pauses of the parked round trips come on top (long with a large --parked-gap).
+          const trialTimeoutMs = timeoutMs + (spec.parked ? (parked.warmup + parked.roundTrips) * (1 + parked.jitter) * (parked.gapUs / 1000) : 0);
           const trialStart = performance.now();
           try {
             const fig =
               r.group === 'c'
-                ? await scope.runProcess(c.binary!, [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count), String(n.onewayWarmup)], timeoutMs)
-                : await scope.runProcess(process.execPath, [peerPath, 'driver', JSON.stringify(spec)], timeoutMs);
+                ? await scope.runProcess(c.binary!, cArgs, trialTimeoutMs)
+                : await scope.runProcess(process.execPath, [peerPath, 'driver', JSON.stringify(spec)], trialTimeoutMs);
             fig.wallSeconds = Math.round(performance.now() - trialStart) / 1000;
             cell.trials.push(fig);
             hooks.onTrial?.({ done, total, row: r, size, figures: fig });
@@ -439,6 +484,8 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
       }
       cell.rttP50 = median(cell.trials.map((f) => f.rtt.p50));
       cell.rttP99 = median(cell.trials.map((f) => f.rtt.p99));
+      cell.parkedP50 = median(cell.trials.map((f) => f.parked?.p50 ?? NaN));
+      cell.parkedP99 = median(cell.trials.map((f) => f.parked?.p99 ?? NaN));
       cell.msgsPerSec = median(cell.trials.map((f) => f.oneway.n / f.oneway.seconds));
       cell.mbPerSec = (cell.msgsPerSec * cell.size) / 1e6;
     }
@@ -469,6 +516,7 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
       targets: targets(cell),
     };
     if (c.error) result.cError = c.error;
+    if (parkedSize !== undefined) result.parked = { ...parked, size: parkedSize };
     return result;
   } finally {
     scope.cleanup();
@@ -484,7 +532,8 @@ export function resultToJson(result: ChannelBenchResult): string {
 export function resultFromJson(text: string): ChannelBenchResult {
   const r = JSON.parse(text) as ChannelBenchResult;
   for (const c of r.cells) {
-    for (const k of ['rttP50', 'rttP99', 'msgsPerSec', 'mbPerSec'] as const) c[k] = (c[k] as number | null) ?? NaN;
+    // (parkedP50/P99 are missing from files written before they existed.)
+    for (const k of ['rttP50', 'rttP99', 'parkedP50', 'parkedP99', 'msgsPerSec', 'mbPerSec'] as const) c[k] = (c[k] as number | null | undefined) ?? NaN;
   }
   for (const row of r.rows) row.maxSize = (row.maxSize as number | null) ?? Infinity;
   return r;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ChannelBenchResult } from './core.js';
 import { sizeName } from './core.js';
-import { displayName, formatRow, rowsForSize, tableHead } from './table.js';
+import { displayName, formatRow, parkedCaption, parkedHead, parkedRows, rowsForSize, tableHead } from './table.js';
 
 const require = createRequire(import.meta.url);
 
@@ -118,6 +118,17 @@ ${body}
 </section>`;
     })
     .join('\n');
+  const parked = parkedRows(result);
+  const parkedSection =
+    parked.length === 0
+      ? ''
+      : `<section class="parked">
+<h2>${escapeHtml(sizeName(result.parked!.size))} round trips to a parked peer</h2>
+<p>${escapeHtml(parkedCaption(result))}</p>
+<table><thead><tr>${parkedHead.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>
+${parked.map((r) => `<tr>${r.map((c, i) => `<td${i > 0 ? ' class="num"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`).join('\n')}
+</tbody></table>
+</section>`;
   const failures = result.cells.filter((c) => c.status === 'failed').map((c) => `<li>${escapeHtml(`${c.row} ${sizeName(c.size)}: ${c.errors[0] ?? ''}`)}</li>`);
   return `<!doctype html>
 <html lang="en">
@@ -148,6 +159,7 @@ Every mechanism runs between two fresh processes (worker_threads: a thread).</p>
 <div class="chart"><canvas id="chart-throughput"></canvas></div>
 </section>
 ${tables}
+${parkedSection}
 ${failures.length > 0 ? `<h2>Failed trials</h2><ul>${failures.join('')}</ul>` : ''}
 <script id="bench-data" type="application/json">${jsonSafe(JSON.stringify(chartData(result)))}</script>
 <script>${scriptSafe(chart)}</script>

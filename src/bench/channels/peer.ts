@@ -10,11 +10,17 @@
  */
 import { isMainThread, workerData } from 'node:worker_threads';
 import { adapterById } from './adapters/index.js';
-import { percentile, type BenchTraits, type Endpoint, type TrialFigures, type TrialSpec } from './common.js';
+import { parkedGap, rttFigures, type BenchTraits, type Endpoint, type TrialFigures, type TrialSpec } from './common.js';
 
 async function sendOne(ep: Endpoint, m: unknown): Promise<void> {
   const p = ep.send(m);
   if (p) await p;
+}
+
+const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+/** Sleeps the whole thread in the kernel (a futex wait that nothing wakes): finer than a timer's milliseconds. */
+function sleepUs(us: number): void {
+  Atomics.wait(sleepWord, 0, 0, us / 1000);
 }
 
 function pickTraits(t: BenchTraits): BenchTraits {
@@ -53,6 +59,20 @@ async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
       await ep.receive();
       if (i >= spec.warmup) lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
     }
+    // Round trips to an idle peer: the driver sleeps (the thread blocked, like
+    // the C reference's nanosleep) long enough for the partner to stop spinning
+    // and park; only send -> reply is timed.
+    const parkedLat: number[] = [];
+    const parked = spec.parked;
+    if (parked && parked.roundTrips > 0) {
+      for (let i = 0; i < parked.warmup + parked.roundTrips; i++) {
+        sleepUs(parkedGap(parked));
+        const t0 = process.hrtime.bigint();
+        await sendOne(ep, payload);
+        await ep.receive();
+        if (i >= parked.warmup) parkedLat.push(Number(process.hrtime.bigint() - t0) / 1e3);
+      }
+    }
     // One-way warm-up (the burst path is not the round-trip path: it needs its own JIT warm-up).
     for (let i = 0; i < spec.onewayWarmup; i++) {
       const p = ep.send(payload);
@@ -69,10 +89,13 @@ async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     await side.partnerExit;
     await ep.close();
-    const sum = lat.reduce((a, b) => a + b, 0);
-    lat.sort((a, b) => a - b);
     const traits = raw.traits ? pickTraits(raw.traits) : adapter.traits;
-    return { ...(traits ? { traits } : {}), rtt: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), mean: sum / lat.length }, oneway: { n: spec.count, seconds, sendSeconds } };
+    return {
+      ...(traits ? { traits } : {}),
+      rtt: rttFigures(lat),
+      ...(parkedLat.length > 0 ? { parked: rttFigures(parkedLat) } : {}),
+      oneway: { n: spec.count, seconds, sendSeconds },
+    };
   } catch (err) {
     side.kill();
     raw.close().catch(() => {});
@@ -83,7 +106,9 @@ async function runDriver(spec: TrialSpec): Promise<TrialFigures> {
 async function runPartner(spec: TrialSpec): Promise<void> {
   const adapter = adapterById(spec.mechanism);
   const ep = await adapter.partner(spec);
-  for (let i = 0; i < spec.warmup + spec.roundTrips; i++) {
+  // The busy round trips, then the parked ones: the partner just echoes.
+  const echoes = spec.warmup + spec.roundTrips + (spec.parked ? spec.parked.warmup + spec.parked.roundTrips : 0);
+  for (let i = 0; i < echoes; i++) {
     await sendOne(ep, await ep.receive());
   }
   for (const n of [spec.onewayWarmup, spec.count]) {

@@ -75,6 +75,30 @@ export function formatRow(r: TableRow): string[] {
   return [r.name, ...traitCols, fmt(c.rttP50), fmt(c.rttP99), fmtInt(c.msgsPerSec), fmt(c.mbPerSec), fmtRatio(q.rtt), fmtRatio(q.rttP99), fmtRatio(q.oneway), use];
 }
 
+export const parkedHead = ['mechanism', 'busy RTT p50 µs', 'parked RTT p50 µs', 'parked RTT p99 µs', 'parked p50 x IPC', 'parked p50 / C'];
+
+/** The rows of the parked round-trip table (rows that measured it), formatted; empty when the run did not. */
+export function parkedRows(result: ChannelBenchResult): string[][] {
+  if (!result.parked) return [];
+  return rowsForSize(result, result.parked.size)
+    .filter((r) => r.cell.status === 'ok' && Number.isFinite(r.cell.parkedP50))
+    .map((r) => {
+      const c = r.cell;
+      const vsC = c.ratios.vsC;
+      return [r.name, fmt(c.rttP50), fmt(c.parkedP50), fmt(c.parkedP99), fmtRatio(1 / c.ratios.vsForkJson.parkedSlowdown), Number.isFinite(vsC.parkedSlowdown) ? `${fmtRatio(vsC.parkedSlowdown)} ${vsC.ref ?? ''}`.trim() : '-'];
+    });
+}
+
+/** What the parked table shows, in one sentence. */
+export function parkedCaption(result: ChannelBenchResult): string {
+  const p = result.parked;
+  if (!p) return '';
+  return [
+    `Parked: before each round trip the requester sleeps ${p.gapUs / 1000} ms (+-${Math.round(p.jitter * 100)}%), so the peer has stopped spinning and sleeps in the kernel;`,
+    `only send -> reply is timed (${p.roundTrips} per trial). "x IPC": times faster than child_process IPC (json); "/ C": times slower than the C reference of the same kind.`,
+  ].join('\n');
+}
+
 /** Plain-text tables, one per message size, for a terminal. */
 export function renderTable(result: ChannelBenchResult): string {
   const out: string[] = [];
@@ -88,6 +112,12 @@ export function renderTable(result: ChannelBenchResult): string {
         .join('  ')
         .trimEnd();
     out.push('', `${sizeName(size)} messages`, line(tableHead), line(widths.map((w, i) => '-'.repeat(i === widths.length - 1 ? 11 : w))), ...body.map(line));
+  }
+  const parked = parkedRows(result);
+  if (parked.length > 0) {
+    const widths = parkedHead.map((h, i) => Math.max(h.length, ...parked.map((b) => b[i]!.length)));
+    const line = (cols: string[]): string => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    out.push('', `${sizeName(result.parked!.size)} round trips to a parked peer`, line(parkedHead), line(widths.map((w) => '-'.repeat(w))), ...parked.map(line), parkedCaption(result));
   }
   const failed = result.cells.filter((c) => c.status === 'failed');
   if (failed.length > 0) out.push('', 'Failed:', ...failed.map((c) => `  ${c.row} ${sizeName(c.size)}: ${c.errors[0] ?? ''}`));
