@@ -154,6 +154,7 @@ const traits: ChannelTraits = Object.freeze({
 const NONE: unique symbol = Symbol('none');
 const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
 const READY_WAIT_MS = 2000;
+const RECEIVE_KEYS = ['type', 'timeout', 'signal'] as const;
 /** Liveness checks while waiting: senders that may have died, receivers that may hold slots. */
 const IDLE_SLICE_MS = 1000;
 const BLOCKED_SLICE_MS = 100;
@@ -760,7 +761,9 @@ export class ShmRing<T = unknown> implements Channel<T> {
 
   /** Takes one message (FIFO fast path, or by selector through the inbox). */
   #take(selector: number): T | typeof NONE {
-    if (selector === 0 && this.#inbox.length === 0 && !this.#priorityUsed()) {
+    // Fast path, FIFO or a positive type (RPC's case): the record at the head
+    // is the one to take when it matches, so no copy into the inbox.
+    if (selector >= 0 && this.#inbox.length === 0 && !this.#priorityUsed()) {
       const engine = this.#engine;
       const o = engine.claim();
       if (o < 0) return this.#nothing();
@@ -773,6 +776,11 @@ export class ShmRing<T = unknown> implements Channel<T> {
         engine.release();
         throw lostError(this.#label, priority);
       }
+      if (selector !== 0 && type !== selector) {
+        this.#inbox.push({ payload: this.#u8.slice(o + RECORD_HEADER, o + RECORD_HEADER + length), type, priority });
+        engine.release();
+        return this.#takeFromInbox(selector);
+      }
       let data: T;
       try {
         data = this.#decodeView(o + RECORD_HEADER, length);
@@ -782,6 +790,11 @@ export class ShmRing<T = unknown> implements Channel<T> {
       this.#received(length, type, priority);
       return data;
     }
+    return this.#takeFromInbox(selector);
+  }
+
+  /** Moves what is ready into the inbox, then takes the message `selector` chooses there. */
+  #takeFromInbox(selector: number): T | typeof NONE {
     this.#drain();
     const i = selectFrame(this.#inbox, selector);
     if (i < 0) return this.#nothing();
@@ -863,10 +876,21 @@ export class ShmRing<T = unknown> implements Channel<T> {
     }
   }
 
+  /** The last options object parsed without a timeout, and its result: a receive loop (RPC) passes the same one every time. */
+  #parsed: { options: object; keys: readonly string[]; type: unknown; signal: unknown; result: { selector: number; drive: DriveOptions } } | undefined;
+
   #receiveOptions(options: unknown, keys: readonly string[]): { selector: number; drive: DriveOptions } {
+    const cached = this.#parsed;
+    if (cached !== undefined && cached.options === options && cached.keys === keys) {
+      const o = options as ReceiveOptions;
+      if (o.type === cached.type && o.signal === cached.signal && o.timeout === undefined) return cached.result;
+    }
     const opts = validateOptions<ReceiveOptions>(options, 'options', keys);
     const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
-    return { selector, drive: this.#driveOptions(opts.timeout, opts.signal, `a message on ${this.#label}`) };
+    const result = { selector, drive: this.#driveOptions(opts.timeout, opts.signal, `a message on ${this.#label}`) };
+    // Without a timeout nothing in the result depends on the time of the call.
+    if (opts.timeout === undefined) this.#parsed = { options: options as object, keys, type: opts.type, signal: opts.signal, result };
+    return result;
   }
 
   /**
@@ -907,7 +931,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
   async receive(options?: ReceiveOptions): Promise<T> {
     let selector = 0;
     let drive: DriveOptions | undefined;
-    if (options !== undefined) ({ selector, drive } = this.#receiveOptions(options, ['type', 'timeout', 'signal']));
+    if (options !== undefined) ({ selector, drive } = this.#receiveOptions(options, RECEIVE_KEYS));
     this.#checkReceive();
     const r = this.#take(selector);
     if (r !== NONE) return r;
