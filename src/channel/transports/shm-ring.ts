@@ -9,7 +9,7 @@
  * - A message is published by a sequentially consistent store after its
  *   bytes are written, so a reader never sees a torn one.
  * - An idle async receiver first looks at the ring once per event-loop turn
- *   for an adaptive budget (0.1 to 1 ms: the loop keeps running), then parks
+ *   for an adaptive budget (20 to 250 µs: the loop keeps running), then parks
  *   on its event loop's doorbell (src/native/bell.cc), which the next sender
  *   rings with one datagram. The `*Sync` forms, and senders waiting for
  *   room, spin briefly and then sleep on a futex word (futex(2), or the
@@ -162,9 +162,12 @@ const BLOCKED_SLICE_MS = 100;
 const SPIN_MIN_MS = 0.002;
 const SPIN_MAX_ASYNC_MS = 0.1;
 const SPIN_MAX_SYNC_MS = 1;
-/** Budgets of polling once per event-loop turn before sleeping, in ms (the event loop keeps running). */
-const POLL_MIN_MS = 0.1;
-const POLL_MAX_MS = 1;
+/** Budgets of polling once per event-loop turn before parking, in ms (the event loop keeps running), and how often a miss-prone handle probes with the largest. */
+const POLL_MIN_MS = 0.02;
+const POLL_MAX_MS = 0.25;
+const POLL_PROBE_EVERY = 8;
+/** A poll turn longer than this (ms) ends the polling. */
+const POLL_TURN_MAX_MS = 0.05;
 
 /** Calls `check` until it is true or `ms` pass; true when it became true. */
 function spin(check: () => boolean, ms: number): boolean {
@@ -956,6 +959,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
   }
 
   #pollBudget = POLL_MIN_MS;
+  #pollMisses = 0;
 
   /**
    * Waits, without blocking the event loop, until a record may be ready
@@ -964,23 +968,38 @@ export class ShmRing<T = unknown> implements Channel<T> {
    * peer answers within microseconds, and then the wait costs no timer, no
    * registration and no wake-up, while the loop keeps serving everything
    * else. Then it parks on the doorbell (or futex) until a sender rings.
+   *
+   * The budget follows how soon records came: a few times the last wait that
+   * found one, halved by each wait that found none. When a peer answers
+   * late (it parked too, or the CPUs are busy) polling only burns time, so
+   * the budget stays small; every few misses one long poll checks whether the
+   * peer got fast again (two parked peers would otherwise keep each other slow).
    */
   async #awaitData(drive: DriveOptions | undefined): Promise<void> {
-    const budget = this.#pollBudget;
-    const end = performance.now() + budget;
+    const probe = this.#pollMisses >= POLL_PROBE_EVERY;
+    const budget = probe ? POLL_MAX_MS : this.#pollBudget;
+    const start = performance.now();
+    const end = start + budget;
+    let last = start;
     const found = await new Promise<boolean>((resolve) => {
       const turn = (): void => {
-        if (this.#ready()) resolve(true);
-        else if (performance.now() >= end || drive?.signal?.aborted === true) resolve(false);
-        else setImmediate(turn);
+        if (this.#ready()) return resolve(true);
+        const now = performance.now();
+        // A turn that took long means this process lost its CPU (or the loop
+        // is busy): polling would only take time from the peer. Park.
+        if (now >= end || now - last > POLL_TURN_MAX_MS || drive?.signal?.aborted === true) return resolve(false);
+        last = now;
+        setImmediate(turn);
       };
       setImmediate(turn);
     });
     if (found) {
-      this.#pollBudget = Math.min(POLL_MAX_MS, budget * 2);
+      this.#pollMisses = 0;
+      this.#pollBudget = Math.min(POLL_MAX_MS, Math.max(this.#pollBudget, 4 * (performance.now() - start)));
       return;
     }
-    this.#pollBudget = Math.max(POLL_MIN_MS, budget / 2);
+    this.#pollMisses = probe ? 0 : this.#pollMisses + 1;
+    this.#pollBudget = Math.max(POLL_MIN_MS, this.#pollBudget / 2);
     drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
     await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
   }
