@@ -36,9 +36,8 @@ import { JetStreamQueue } from '../mqueue/jetstream.js';
 import { Nats, type NatsConnectOptions } from '../nats/connection.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { onAbort } from '../abort.js';
-import { Histogram } from './histogram.js';
 import type { PoolOptions, PoolStats, RunOptions } from './pool.js';
-import { PoolBase, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
+import { PoolBase, TaskTally, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
 
 /** The `nats` option of a {@link Pool} (caller) and of {@link servePool} (worker host). */
 export interface NatsPoolOptions extends NatsConnectOptions {
@@ -210,12 +209,7 @@ export class NatsPool extends PoolBase {
   #destroying: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
-  #completed = 0;
-  #failed = 0;
-  #retried = 0;
-  #cancelled = 0;
-  readonly #runTime = new Histogram();
-  readonly #waitTime = new Histogram();
+  readonly #tally = new TaskTally();
 
   /**
    * Checks the options; nothing connects until the first task.
@@ -363,7 +357,7 @@ export class NatsPool extends PoolBase {
       return;
     }
     if (a.k === 'accepted') {
-      if (task.state === 'sent') this.#waitTime.record(performance.now() - task.queuedAt);
+      if (task.state === 'sent') this.#tally.waitTime.record(performance.now() - task.queuedAt);
       task.state = 'accepted';
       task.host = a.host;
       task.hostPid = a.pid;
@@ -371,7 +365,7 @@ export class NatsPool extends PoolBase {
       if (h !== undefined) h.seen = performance.now();
       else this.#hosts.set(a.host, { pid: a.pid, hostname: a.hostname, size: 1, running: 1, seen: performance.now() });
     } else if (a.k === 'ok') {
-      this.#runTime.record(a.ms);
+      this.#tally.runTime.record(a.ms);
       this.#settle(task, undefined, a.value, true);
     } else if (a.k === 'err') {
       this.#settle(task, deserializeError(a.error), undefined, false);
@@ -402,7 +396,7 @@ export class NatsPool extends PoolBase {
   #lost(task: RemoteTask, why: string): void {
     if (task.attempts < this.#retries && this.#destroying === undefined) {
       task.attempts++;
-      this.#retried++;
+      this.#tally.retried++;
       this.#inFlight--;
       task.state = 'queued';
       task.host = undefined;
@@ -507,7 +501,7 @@ export class NatsPool extends PoolBase {
       const i = this.#waiting.indexOf(task);
       if (i >= 0) this.#waiting.splice(i, 1);
     }
-    this.#cancelled++;
+    this.#tally.cancelled++;
     this.#settle(task, err, undefined, false);
     if (remote) this.#cancelRemote(task);
   }
@@ -526,14 +520,7 @@ export class NatsPool extends PoolBase {
     task.state = 'done';
     this.#tasks.delete(task.n);
     task.body = undefined;
-    task.offAbort?.();
-    if (ok) {
-      this.#completed++;
-      task.resolve(value);
-    } else {
-      this.#failed++;
-      task.reject(err);
-    }
+    this.#tally.settle(task, err, value, ok);
     if (this.#tasks.size === 0 && this.#drained !== undefined) this.#drained();
     this.#pump();
   }
@@ -605,19 +592,7 @@ export class NatsPool extends PoolBase {
       workers += h.size;
       idle += Math.max(0, h.size - h.running);
     }
-    return {
-      completed: this.#completed,
-      failed: this.#failed,
-      retried: this.#retried,
-      cancelled: this.#cancelled,
-      queued: this.#waiting.length,
-      running: this.#inFlight,
-      workers,
-      idleWorkers: idle,
-      workerExits: this.#lostHosts.size,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+    return this.#tally.stats({ queued: this.#waiting.length, running: this.#inFlight, workers, idleWorkers: idle, workerExits: this.#lostHosts.size });
   }
 }
 

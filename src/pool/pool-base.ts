@@ -7,7 +7,8 @@
  */
 import { typeError, validateBoolean, validateInteger, validateOptions, validateSignal, validateString, validateTimeout } from '../errors.js';
 import { chunkStream, flatten } from './chunks.js';
-import type { MapOptions, PoolOptions, RunOptions } from './pool.js';
+import { Histogram } from './histogram.js';
+import type { MapOptions, PoolOptions, PoolStats, RunOptions } from './pool.js';
 
 const POOL_OPTIONS = [
   'module', 'size', 'maxTasksPerWorker', 'concurrentTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold', 'nats',
@@ -49,6 +50,45 @@ export function runArguments<T extends number | undefined>(
   const timeout = o.timeout === undefined ? defaultTimeout : validateTimeout(o.timeout);
   if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.transfer" property must be an array');
   return { signal, timeout, transfer: o.transfer };
+}
+
+/** The counters and latencies behind a pool's `stats()`. @internal */
+export class TaskTally {
+  completed = 0;
+  failed = 0;
+  retried = 0;
+  cancelled = 0;
+  readonly runTime = new Histogram();
+  readonly waitTime = new Histogram();
+
+  /** Stops watching the task's signal, counts the outcome and settles the task's promise. */
+  settle(task: { offAbort: (() => void) | undefined; resolve: (value: any) => void; reject: (err: unknown) => void }, err: unknown, value: unknown, ok: boolean): void {
+    task.offAbort?.();
+    if (ok) {
+      this.completed++;
+      task.resolve(value);
+    } else {
+      this.failed++;
+      task.reject(err);
+    }
+  }
+
+  /** The pool's stats: these counters with what the pool sees now. */
+  stats(now: Pick<PoolStats, 'queued' | 'running' | 'workers' | 'idleWorkers' | 'workerExits'>): PoolStats {
+    return {
+      completed: this.completed,
+      failed: this.failed,
+      retried: this.retried,
+      cancelled: this.cancelled,
+      queued: now.queued,
+      running: now.running,
+      workers: now.workers,
+      idleWorkers: now.idleWorkers,
+      workerExits: now.workerExits,
+      runTime: this.runTime.summary(),
+      waitTime: this.waitTime.summary(),
+    };
+  }
 }
 
 /** The defaults of map and friends on one pool. @internal */

@@ -31,9 +31,9 @@ import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { StatusPublisher } from '../resources/status.js';
 import { SharedMemory } from '../shm/shared-memory.js';
-import { Histogram, type LatencySummary } from './histogram.js';
+import type { LatencySummary } from './histogram.js';
 import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
-import { PoolBase, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
+import { PoolBase, TaskTally, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 import { onAbort } from '../abort.js';
 
@@ -293,13 +293,8 @@ export class Pool extends PoolBase {
   #destroying: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
-  #completed = 0;
-  #failed = 0;
-  #retried = 0;
-  #cancelled = 0;
+  readonly #tally = new TaskTally();
   #workerExits = 0;
-  readonly #runTime = new Histogram();
-  readonly #waitTime = new Histogram();
 
   /**
    * Creates the pool; workers start when tasks arrive.
@@ -643,7 +638,7 @@ export class Pool extends PoolBase {
     task.state = 'running';
     task.startedAt = performance.now();
     task.worker = w;
-    this.#waitTime.record(task.startedAt - task.queuedAt);
+    this.#tally.waitTime.record(task.startedAt - task.queuedAt);
     this.#running++;
     w.tasks.add(task);
     w.tasksRun++;
@@ -796,7 +791,7 @@ export class Pool extends PoolBase {
       }
     }
     this.#release(w, task, false);
-    if (error === undefined) this.#runTime.record(performance.now() - task.startedAt);
+    if (error === undefined) this.#tally.runTime.record(performance.now() - task.startedAt);
     this.#settle(task, error, result, error === undefined);
     this.#afterTask(w);
   }
@@ -811,7 +806,7 @@ export class Pool extends PoolBase {
       return;
     }
     if (err instanceof TimeoutError) {
-      this.#cancelled++;
+      this.#tally.cancelled++;
       this.#settle(task, new TimeoutError(`task '${task.fn}' (id ${task.id}) ran longer than its timeout of ${task.timeout} ms`, task.timeout), undefined, false);
       this.#stop(w, task);
       return;
@@ -829,13 +824,13 @@ export class Pool extends PoolBase {
     if (task.state === 'queued') {
       const i = this.#queue.indexOf(task);
       if (i >= 0) this.#queue.splice(i, 1);
-      if (!quiet) this.#cancelled++;
+      if (!quiet) this.#tally.cancelled++;
       this.#settle(task, err, undefined, false);
       this.#pump();
       return;
     }
     if (task.state !== 'running') return;
-    if (!quiet) this.#cancelled++;
+    if (!quiet) this.#tally.cancelled++;
     this.#settle(task, err, undefined, false);
     // The cancel goes out first, then the `stopped` call.
     task.controller?.abort(err);
@@ -868,14 +863,7 @@ export class Pool extends PoolBase {
     if (task.state === 'done') return;
     if (task.state === 'running') this.#running--;
     task.state = 'done';
-    task.offAbort?.();
-    if (ok) {
-      this.#completed++;
-      task.resolve(value);
-    } else {
-      this.#failed++;
-      task.reject(err);
-    }
+    this.#tally.settle(task, err, value, ok);
     if (this.#queue.length === 0 && this.#running === 0 && this.#drained !== undefined) this.#drained();
   }
 
@@ -912,7 +900,7 @@ export class Pool extends PoolBase {
       if (task.state !== 'running') continue;
       if (task.attempts < this.#retries && this.#destroying === undefined) {
         task.attempts++;
-        this.#retried++;
+        this.#tally.retried++;
         this.#running--;
         task.state = 'queued';
         requeue.push(task);
@@ -1002,19 +990,7 @@ export class Pool extends PoolBase {
   stats(): PoolStats {
     let idle = 0;
     for (const w of this.#workers) if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0) idle++;
-    return {
-      completed: this.#completed,
-      failed: this.#failed,
-      retried: this.#retried,
-      cancelled: this.#cancelled,
-      queued: this.#queue.length,
-      running: this.#running,
-      workers: this.#workers.size,
-      idleWorkers: idle,
-      workerExits: this.#workerExits,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+    return this.#tally.stats({ queued: this.#queue.length, running: this.#running, workers: this.#workers.size, idleWorkers: idle, workerExits: this.#workerExits });
   }
 }
 
