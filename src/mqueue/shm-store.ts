@@ -38,6 +38,8 @@
  * @internal
  */
 
+import type { MessageQueueStat } from './backend.js';
+
 export const MAGIC = 0x5153504d; // 'MPSQ'
 export const VERSION = 1;
 
@@ -457,27 +459,25 @@ export class ShmStore {
 
   // --- stats ------------------------------------------------------------------
 
-  snapshot(): {
-    count: number;
-    bytes: number;
-    lastSendPid: number;
-    lastReceivePid: number;
-    lastSendTime: number;
-    lastReceiveTime: number;
-    changeTime: number;
-    repairs: number;
-    lost: number;
-  } {
+  /** The queue's `stat()` (for the queue handle, and for `multiproc resources`). */
+  stat(name: string, maxMessageSize: number, mode: number | null): MessageQueueStat {
     const i = this.i32;
     const f = this.#f64;
+    const date = (ms: number): Date | null => (ms > 0 ? new Date(ms) : null);
     return {
-      count: i[H_COUNT]!,
+      backend: 'shm',
+      name,
+      messages: i[H_COUNT]!,
       bytes: i[H_BYTES]!,
-      lastSendPid: i[H_LSPID]!,
-      lastReceivePid: i[H_LRPID]!,
-      lastSendTime: f[F_STIME]!,
-      lastReceiveTime: f[F_RTIME]!,
-      changeTime: f[F_CTIME]!,
+      capacityMessages: this.capacity,
+      capacityBytes: this.capacityBytes,
+      maxMessageSize,
+      lastSendPid: i[H_LSPID]! || null,
+      lastReceivePid: i[H_LRPID]! || null,
+      lastSendTime: date(f[F_STIME]!),
+      lastReceiveTime: date(f[F_RTIME]!),
+      changeTime: date(f[F_CTIME]!),
+      mode,
       repairs: i[H_REPAIRS]!,
       lost: i[H_LOST]!,
     };
