@@ -10,7 +10,7 @@ import { validateBoolean, validateOptions, validateString } from '../errors.js';
 import type { MessageQueueStat } from '../mqueue/backend.js';
 import { H_MAGIC, MAGIC as SHMQ_MAGIC, ShmStore } from '../mqueue/shm-store.js';
 import { sysvStat } from '../mqueue/sysv.js';
-import { isAlive, listRecords, objectExists, registryDir, registryPath, sweep, type ResourceKind, type ResourceRecord } from './registry.js';
+import { isAlive, listRecords, objectExists, recordedQueueStat, registryDir, registryPath, sweep, type ResourceKind, type ResourceRecord } from './registry.js';
 
 export type { ResourceKind, ResourceRecord } from './registry.js';
 
@@ -192,17 +192,12 @@ function queueStat(rec: ResourceRecord): MessageQueueStat | undefined {
     }
   }
   if (rec.kind === 'msg') {
-    if (rec.id === undefined) return undefined;
-    const s = new Float64Array(12);
-    try {
-      native.msgStat(rec.id, s);
-    } catch {
-      return undefined;
-    }
-    if (rec.key !== undefined && s[0] !== rec.key) return undefined;
+    // Undefined when the queue is gone (so is an id-less record).
+    const s = recordedQueueStat(rec);
+    if (s === undefined) return undefined;
     // The largest message is in the control segment (word 8).
     const max = withSegment(`/mp.sysvq.${rec.name}`, (b) => new Int32Array(b)[8]!) ?? null;
-    return sysvStat(s, rec.name, max ?? s[5]!, rec.key ?? s[0]!, rec.id);
+    return sysvStat(s, rec.name, max ?? s[5]!, rec.key ?? s[0]!, rec.id!);
   }
   if (rec.kind === 'shm' && rec.name.startsWith('/mp.shmq.')) {
     return withSegment(rec.name, (b, mode) => {

@@ -548,21 +548,28 @@ function objectFile(rec: ResourceRecord): string | undefined {
 }
 
 /**
+ * What `native.msgStat` says of the System V queue a record describes, while
+ * it is still that queue (same id and key); undefined once it is gone.
+ * @internal
+ */
+export function recordedQueueStat(rec: ResourceRecord): Float64Array | undefined {
+  if (rec.id === undefined) return undefined;
+  const out = new Float64Array(12);
+  try {
+    native.msgStat(rec.id, out);
+  } catch {
+    return undefined;
+  }
+  return rec.key === undefined || out[0] === rec.key ? out : undefined;
+}
+
+/**
  * Whether the object the record describes still exists and is the same one
  * (same inode, same System V key): a name reused by a newer object is not it.
  * @internal
  */
 export function objectExists(rec: ResourceRecord): boolean {
-  if (rec.kind === 'msg') {
-    if (rec.id === undefined) return false;
-    const out = new Float64Array(12);
-    try {
-      native.msgStat(rec.id, out);
-    } catch {
-      return false;
-    }
-    return rec.key === undefined || out[0] === rec.key;
-  }
+  if (rec.kind === 'msg') return recordedQueueStat(rec) !== undefined;
   const file = objectFile(rec);
   if (file === undefined) return false;
   try {
