@@ -9,6 +9,7 @@ import { native } from '../binding/native.js';
 import { validateBoolean, validateOptions, validateString } from '../errors.js';
 import type { MessageQueueStat } from '../mqueue/backend.js';
 import { H_MAGIC, MAGIC as SHMQ_MAGIC, ShmStore } from '../mqueue/shm-store.js';
+import { posixStat } from '../mqueue/posix.js';
 import { sysvStat } from '../mqueue/sysv.js';
 import { isAlive, listRecords, objectExists, recordedQueueStat, registryDir, registryPath, sweep, type ResourceKind, type ResourceRecord } from './registry.js';
 
@@ -162,29 +163,7 @@ function queueStat(rec: ResourceRecord): MessageQueueStat | undefined {
     try {
       const out = new Int32Array(3);
       native.mqGetattr(mqd, out);
-      let bytes: number | null = null;
-      try {
-        const m = /QSIZE:(\d+)/.exec(readFileSync(`/dev/mqueue/${rec.name}`, 'utf8'));
-        if (m !== null) bytes = Math.max(0, Number(m[1]) - native.MQ_HEADER * out[2]!);
-      } catch {
-        // /dev/mqueue is not mounted
-      }
-      const maxMessageSize = out[1]! - native.MQ_HEADER;
-      return {
-        backend: 'posix',
-        name: rec.name,
-        messages: out[2]!,
-        bytes,
-        capacityMessages: out[0]!,
-        capacityBytes: out[0]! * maxMessageSize,
-        maxMessageSize,
-        lastSendPid: null,
-        lastReceivePid: null,
-        lastSendTime: null,
-        lastReceiveTime: null,
-        changeTime: null,
-        mode: fstatSync(mqd).mode & 0o777,
-      };
+      return posixStat(mqd, rec.name, out);
     } catch {
       return undefined;
     } finally {
