@@ -108,6 +108,30 @@ export function waitFor<R>(wait: Wait, register: (resolve: (value: R) => void, r
   });
 }
 
+/** A receive waiting for a frame. */
+interface FrameWaiter {
+  selector: TypeSelector;
+  resolve: (f: Frame) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * {@link waitFor} as one of a queue of waiters: the entry `make` builds goes
+ * at the end of `queue`, and leaves it when the wait ends without it (timeout,
+ * abort).
+ * @internal
+ */
+export function waitInQueue<R, E>(wait: Wait, queue: E[], make: (resolve: (value: R) => void, reject: (err: unknown) => void) => E): Promise<R> {
+  return waitFor<R>(wait, (resolve, reject) => {
+    const entry = make(resolve, reject);
+    queue.push(entry);
+    return () => {
+      const k = queue.indexOf(entry);
+      if (k >= 0) queue.splice(k, 1);
+    };
+  });
+}
+
 /**
  * Index of the frame a receive with `selector` takes, or -1. Highest priority
  * first; for a negative selector, lowest type first; then arrival order.
@@ -352,7 +376,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
   #inboxBytes = 0;
   /** Frames in the inbox with a nonzero priority: while 0, FIFO order is the answer. */
   #prioritized = 0;
-  #waiters: Array<{ selector: TypeSelector; resolve: (f: Frame) => void; reject: (e: unknown) => void }> = [];
+  #waiters: FrameWaiter[] = [];
   #ended: Error | undefined;
   #paused = false;
   /** Inbox size above which the transport stops reading. @internal */
@@ -457,14 +481,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
       this.#paused = false;
       this._resume();
     }
-    return waitFor<Frame>(wait, (resolve, reject) => {
-      const entry = { selector, resolve, reject };
-      this.#waiters.push(entry);
-      return () => {
-        const k = this.#waiters.indexOf(entry);
-        if (k >= 0) this.#waiters.splice(k, 1);
-      };
-    });
+    return waitInQueue<Frame, FrameWaiter>(wait, this.#waiters, (resolve, reject) => ({ selector, resolve, reject }));
   }
 
   /** Rejects pending receives (used by close/destroy). @internal */

@@ -27,11 +27,11 @@
 import { setMaxListeners } from 'node:events';
 import { createInbox, headers as makeHeaders, nuid, type Msg, type Subscription } from '@nats-io/transport-node';
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamInfo } from '@nats-io/jetstream';
-import { BaseChannel, capMaxMessageSize, selectFrame, validateMaxMessageSize, waitFor, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
+import { BaseChannel, selectFrame, validateMaxMessageSize, waitFor, waitInQueue, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
 import type { Channel, ChannelStats, ChannelTraits } from '../channel/channel.js';
 import { resolveCodec, type Codec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
-import { NATS_HEADER_RESERVE, PRIORITY_HEADER, TYPE_HEADER } from '../channel/transports/nats.js';
+import { NATS_HEADER_RESERVE, PRIORITY_HEADER, TYPE_HEADER, natsMessageLimit } from '../channel/transports/nats.js';
 import { ClosedError, IpcError, JetStreamError, typeError, validateBoolean, validateFunction, validateInteger, validateOneOf, validateOptions, validateSignal, validateString } from '../errors.js';
 import { CONNECT_KEYS, Nats, connectionFor, type NatsConnectOptions } from '../nats/connection.js';
 import type { CreationMode } from '../shm/shared-memory.js';
@@ -152,6 +152,13 @@ interface Held {
   frame: Frame;
 }
 
+/** A receive waiting for a held message. */
+interface HeldWaiter {
+  selector: TypeSelector;
+  resolve: (h: Held) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * Sends an ack/nak/term. With the connection gone it cannot be sent; the
  * server then redelivers after ackWait, which is what at-least-once means.
@@ -212,7 +219,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
   readonly #sendWindow: number;
   readonly #copy: boolean;
   #held: Held[] = [];
-  #waiters: Array<{ selector: TypeSelector; resolve: (h: Held) => void; reject: (e: unknown) => void }> = [];
+  #waiters: HeldWaiter[] = [];
   #pumping = false;
   #dispatchScheduled = false;
   #inFlightBytes = 0;
@@ -338,8 +345,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
 
     const { nats, owned } = await connectionFor(opts as { connection?: unknown } & Record<string, unknown>);
     try {
-      const limit = nats.maxPayload - NATS_HEADER_RESERVE;
-      const maxMessageSize = requested === undefined ? limit : capMaxMessageSize(requested, limit, "NATS server's max_payload (less the envelope headers)");
+      const maxMessageSize = natsMessageLimit(nats, requested);
       const jsm = await jetstreamManager(nats.connection, { timeout: JS_API_TIMEOUT }).catch((err: unknown) => {
         throw wrap(err, `JetStream is not available on ${nats.servers.join(', ')} (start nats-server with -js)`);
       });
@@ -663,14 +669,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     const h = this.#take(selector);
     if (h !== undefined) return Promise.resolve(h);
     if (this.#ended !== undefined) return Promise.reject(this.#ended);
-    const p = waitFor<Held>(wait, (resolve, reject) => {
-      const entry = { selector, resolve, reject };
-      this.#waiters.push(entry);
-      return () => {
-        const k = this.#waiters.indexOf(entry);
-        if (k >= 0) this.#waiters.splice(k, 1);
-      };
-    });
+    const p = waitInQueue<Held, HeldWaiter>(wait, this.#waiters, (resolve, reject) => ({ selector, resolve, reject }));
     this.#pump();
     return p;
   }

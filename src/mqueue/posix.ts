@@ -313,31 +313,7 @@ export class PosixBackend implements Backend {
   stat(): MessageQueueStat {
     this.#check();
     native.mqGetattr(this.#mqd, this.#out);
-    const queued = this.#out[2]!;
-    let bytes: number | null = null;
-    try {
-      // /dev/mqueue/<name> reads "QSIZE:129 NOTIFY:0 ...": bytes of all queued messages.
-      const m = /QSIZE:(\d+)/.exec(readFileSync(`/dev/mqueue/${this.name}`, 'utf8'));
-      if (m !== null) bytes = Math.max(0, Number(m[1]) - HEADER * queued) + this.#stashBytes;
-    } catch {
-      // /dev/mqueue is not mounted, or the name is gone
-    }
-    return {
-      backend: 'posix',
-      name: this.name,
-      messages: queued + this.#stash.length,
-      bytes,
-      capacityMessages: this.#capacity,
-      capacityBytes: this.#capacity * this.maxMessageSize,
-      maxMessageSize: this.maxMessageSize,
-      lastSendPid: null,
-      lastReceivePid: null,
-      lastSendTime: null,
-      lastReceiveTime: null,
-      changeTime: null,
-      // The descriptor is a file descriptor: its inode carries the mode.
-      mode: fstatSync(this.#mqd).mode & 0o777,
-    };
+    return posixStat(this.#mqd, this.name, this.#out, { messages: this.#stash.length, bytes: this.#stashBytes });
   }
 
   unlink(): void {
@@ -402,4 +378,40 @@ export class PosixBackend implements Backend {
   #check(): void {
     if (this.#closed) throw new ClosedError(`${this.label} is closed`);
   }
+}
+
+/**
+ * A queue's `stat()`: `attr` is what `native.mqGetattr` wrote for `mqd`
+ * (capacity, message size, messages queued); `setAside` is what a handle
+ * took out of the queue for type selection. For the queue handle, and for
+ * `multiproc resources`.
+ * @internal
+ */
+export function posixStat(mqd: number, name: string, attr: Int32Array, setAside = { messages: 0, bytes: 0 }): MessageQueueStat {
+  const queued = attr[2]!;
+  const maxMessageSize = attr[1]! - HEADER;
+  let bytes: number | null = null;
+  try {
+    // /dev/mqueue/<name> reads "QSIZE:129 NOTIFY:0 ...": bytes of all queued messages.
+    const m = /QSIZE:(\d+)/.exec(readFileSync(`/dev/mqueue/${name}`, 'utf8'));
+    if (m !== null) bytes = Math.max(0, Number(m[1]) - HEADER * queued) + setAside.bytes;
+  } catch {
+    // /dev/mqueue is not mounted, or the name is gone
+  }
+  return {
+    backend: 'posix',
+    name,
+    messages: queued + setAside.messages,
+    bytes,
+    capacityMessages: attr[0]!,
+    capacityBytes: attr[0]! * maxMessageSize,
+    maxMessageSize,
+    lastSendPid: null,
+    lastReceivePid: null,
+    lastSendTime: null,
+    lastReceiveTime: null,
+    changeTime: null,
+    // The descriptor is a file descriptor: its inode carries the mode.
+    mode: fstatSync(mqd).mode & 0o777,
+  };
 }

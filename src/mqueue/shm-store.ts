@@ -38,6 +38,8 @@
  * @internal
  */
 
+import type { MessageQueueStat } from './backend.js';
+
 export const MAGIC = 0x5153504d; // 'MPSQ'
 export const VERSION = 1;
 
@@ -77,6 +79,11 @@ const D_TYPE = 1;
 const D_PRIO = 2;
 const D_BLOCK = 3;
 const D_LEN = 4;
+
+/** Word index of descriptor `d`. */
+function desc(d: number): number {
+  return DESC_OFFSET / 4 + d * DESC_WORDS;
+}
 
 const MIN_BLOCK = 16;
 /** Bytes a used block needs around a payload of `len` bytes. */
@@ -124,7 +131,7 @@ export class ShmStore {
     i[H_ARENA_END] = arenaEnd;
     i[H_HEAD] = -1;
     i[H_TAIL] = -1;
-    for (let d = 0; d < capacity; d++) i[DESC_OFFSET / 4 + d * DESC_WORDS + D_NEXT] = d + 1 < capacity ? d + 1 : -1;
+    for (let d = 0; d < capacity; d++) i[desc(d) + D_NEXT] = d + 1 < capacity ? d + 1 : -1;
     i[H_FREE_DESC] = 0;
     i[H_FREE_BLOCK] = -1;
     this.#makeFree(arena, arenaEnd - arena);
@@ -159,7 +166,7 @@ export class ShmStore {
     const b = this.#alloc(len);
     if (b < 0) return false;
     this.#u8.set(payload, b + 8);
-    const dw = DESC_OFFSET / 4 + d * DESC_WORDS;
+    const dw = desc(d);
     i[H_FREE_DESC] = i[dw + D_NEXT]!;
     i[dw + D_TYPE] = type;
     i[dw + D_PRIO] = priority;
@@ -176,38 +183,31 @@ export class ShmStore {
   /** Takes the message `selector` chooses (System V rule), or undefined. */
   take(selector: number): StoredMessage | undefined {
     const i = this.i32;
-    const limit = i[H_CAP_MSGS]!;
     let pred = -1;
     let d = i[H_HEAD]!;
     if (selector > 0) {
-      for (let n = 0; d >= 0 && n < limit; n++) {
-        if (i[DESC_OFFSET / 4 + d * DESC_WORDS + D_TYPE] === selector) break;
-        pred = d;
-        d = i[DESC_OFFSET / 4 + d * DESC_WORDS + D_NEXT]!;
-      }
-      if (d >= 0 && i[DESC_OFFSET / 4 + d * DESC_WORDS + D_TYPE] !== selector) d = -1;
+      d = -1;
+      this.#walk((x, p) => {
+        if (i[desc(x) + D_TYPE] !== selector) return false;
+        d = x;
+        pred = p;
+        return true;
+      });
     } else if (selector < 0) {
       // The lowest type <= -selector; its first occurrence is its highest priority, oldest.
-      let best = -1;
-      let bestPred = -1;
+      d = -1;
       let bestType = -selector + 1;
-      let p = -1;
-      for (let n = 0; d >= 0 && n < limit; n++) {
-        const t = i[DESC_OFFSET / 4 + d * DESC_WORDS + D_TYPE]!;
-        if (t < bestType) {
-          best = d;
-          bestPred = p;
-          bestType = t;
-          if (t === 1) break;
-        }
-        p = d;
-        d = i[DESC_OFFSET / 4 + d * DESC_WORDS + D_NEXT]!;
-      }
-      d = best;
-      pred = bestPred;
+      this.#walk((x, p) => {
+        const t = i[desc(x) + D_TYPE]!;
+        if (t >= bestType) return false;
+        d = x;
+        pred = p;
+        bestType = t;
+        return t === 1;
+      });
     }
     if (d < 0) return undefined;
-    const dw = DESC_OFFSET / 4 + d * DESC_WORDS;
+    const dw = desc(d);
     const b = i[dw + D_BLOCK]!;
     const len = i[dw + D_LEN]!;
     const payload = this.#u8.slice(b + 8, b + 8 + len);
@@ -215,7 +215,7 @@ export class ShmStore {
     const priority = i[dw + D_PRIO]!;
     const next = i[dw + D_NEXT]!;
     if (pred < 0) i[H_HEAD] = next;
-    else i[DESC_OFFSET / 4 + pred * DESC_WORDS + D_NEXT] = next;
+    else i[desc(pred) + D_NEXT] = next;
     if (i[H_TAIL] === d) i[H_TAIL] = pred;
     this.#free(b);
     i[dw + D_NEXT] = i[H_FREE_DESC]!;
@@ -225,6 +225,23 @@ export class ShmStore {
     i[H_LRPID] = this.#pid;
     this.#f64[F_RTIME] = Date.now();
     return { payload, type, priority };
+  }
+
+  /**
+   * Calls `visit(d, pred)` for the messages in list order (`pred`: the one
+   * before, -1 for the head) until it returns true; at most `capacity` steps,
+   * so that a damaged list cannot loop forever.
+   */
+  #walk(visit: (d: number, pred: number) => boolean): void {
+    const i = this.i32;
+    const limit = i[H_CAP_MSGS]!;
+    let pred = -1;
+    let d = i[H_HEAD]!;
+    for (let n = 0; d >= 0 && n < limit; n++) {
+      if (visit(d, pred)) return;
+      pred = d;
+      d = i[desc(d) + D_NEXT]!;
+    }
   }
 
   /** Links descriptor `d` (word index `dw`) into the sorted list; the store to its predecessor commits. */
@@ -238,13 +255,13 @@ export class ShmStore {
       i[H_TAIL] = d;
       return;
     }
-    if (i[DESC_OFFSET / 4 + tail * DESC_WORDS + D_PRIO]! >= priority) {
+    if (i[desc(tail) + D_PRIO]! >= priority) {
       i[dw + D_NEXT] = -1;
-      i[DESC_OFFSET / 4 + tail * DESC_WORDS + D_NEXT] = d;
+      i[desc(tail) + D_NEXT] = d;
       i[H_TAIL] = d;
       return;
     }
-    if (i[DESC_OFFSET / 4 + head * DESC_WORDS + D_PRIO]! < priority) {
+    if (i[desc(head) + D_PRIO]! < priority) {
       i[dw + D_NEXT] = head;
       i[H_HEAD] = d;
       return;
@@ -252,12 +269,12 @@ export class ShmStore {
     // head >= priority > tail: insert after the last message that is not outranked.
     let pred = head;
     for (;;) {
-      const next = i[DESC_OFFSET / 4 + pred * DESC_WORDS + D_NEXT]!;
-      if (next < 0 || i[DESC_OFFSET / 4 + next * DESC_WORDS + D_PRIO]! < priority) break;
+      const next = i[desc(pred) + D_NEXT]!;
+      if (next < 0 || i[desc(next) + D_PRIO]! < priority) break;
       pred = next;
     }
-    i[dw + D_NEXT] = i[DESC_OFFSET / 4 + pred * DESC_WORDS + D_NEXT]!;
-    i[DESC_OFFSET / 4 + pred * DESC_WORDS + D_NEXT] = d;
+    i[dw + D_NEXT] = i[desc(pred) + D_NEXT]!;
+    i[desc(pred) + D_NEXT] = d;
   }
 
   // --- arena ----------------------------------------------------------------
@@ -332,12 +349,7 @@ export class ShmStore {
         return;
       }
     }
-    this.#tags(b, size, 0);
-    const head = i[H_FREE_BLOCK]!;
-    i[(b + 4) >> 2] = head;
-    i[(b + 8) >> 2] = -1;
-    if (head >= 0) i[(head + 8) >> 2] = b;
-    i[H_FREE_BLOCK] = b;
+    this.#makeFree(b, size);
   }
 
   // --- recovery -------------------------------------------------------------
@@ -365,10 +377,10 @@ export class ShmStore {
       }
       seen[d] = 1;
       live.push(d);
-      d = i[DESC_OFFSET / 4 + d * DESC_WORDS + D_NEXT]!;
+      d = i[desc(d) + D_NEXT]!;
     }
     // Blocks must not overlap; keep the first of any that do.
-    const byBlock = live.map((x) => ({ d: x, b: i[DESC_OFFSET / 4 + x * DESC_WORDS + D_BLOCK]! })).sort((a, b) => a.b - b.b);
+    const byBlock = live.map((x) => ({ d: x, b: i[desc(x) + D_BLOCK]! })).sort((a, b) => a.b - b.b);
     const drop = new Set<number>();
     let end = arena;
     for (const e of byBlock) {
@@ -383,7 +395,7 @@ export class ShmStore {
     // The list, counters and free descriptors.
     let bytes = 0;
     for (let k = 0; k < kept.length; k++) {
-      const dw = DESC_OFFSET / 4 + kept[k]! * DESC_WORDS;
+      const dw = desc(kept[k]!);
       i[dw + D_NEXT] = k + 1 < kept.length ? kept[k + 1]! : -1;
       bytes += i[dw + D_LEN]!;
     }
@@ -396,7 +408,7 @@ export class ShmStore {
     let freeDesc = -1;
     for (let x = cap - 1; x >= 0; x--) {
       if (inList[x] === 1) continue;
-      i[DESC_OFFSET / 4 + x * DESC_WORDS + D_NEXT] = freeDesc;
+      i[desc(x) + D_NEXT] = freeDesc;
       freeDesc = x;
     }
     i[H_FREE_DESC] = freeDesc;
@@ -420,7 +432,7 @@ export class ShmStore {
 
   #validMessage(d: number, arena: number, arenaEnd: number, maxMsg: number): boolean {
     const i = this.i32;
-    const dw = DESC_OFFSET / 4 + d * DESC_WORDS;
+    const dw = desc(d);
     const b = i[dw + D_BLOCK]!;
     const len = i[dw + D_LEN]!;
     if (len < 0 || len > maxMsg || b < arena || b % 8 !== 0 || b + MIN_BLOCK > arenaEnd) return false;
@@ -447,27 +459,25 @@ export class ShmStore {
 
   // --- stats ------------------------------------------------------------------
 
-  snapshot(): {
-    count: number;
-    bytes: number;
-    lastSendPid: number;
-    lastReceivePid: number;
-    lastSendTime: number;
-    lastReceiveTime: number;
-    changeTime: number;
-    repairs: number;
-    lost: number;
-  } {
+  /** The queue's `stat()` (for the queue handle, and for `multiproc resources`). */
+  stat(name: string, maxMessageSize: number, mode: number | null): MessageQueueStat {
     const i = this.i32;
     const f = this.#f64;
+    const date = (ms: number): Date | null => (ms > 0 ? new Date(ms) : null);
     return {
-      count: i[H_COUNT]!,
+      backend: 'shm',
+      name,
+      messages: i[H_COUNT]!,
       bytes: i[H_BYTES]!,
-      lastSendPid: i[H_LSPID]!,
-      lastReceivePid: i[H_LRPID]!,
-      lastSendTime: f[F_STIME]!,
-      lastReceiveTime: f[F_RTIME]!,
-      changeTime: f[F_CTIME]!,
+      capacityMessages: this.capacity,
+      capacityBytes: this.capacityBytes,
+      maxMessageSize,
+      lastSendPid: i[H_LSPID]! || null,
+      lastReceivePid: i[H_LRPID]! || null,
+      lastSendTime: date(f[F_STIME]!),
+      lastReceiveTime: date(f[F_RTIME]!),
+      changeTime: date(f[F_CTIME]!),
+      mode,
       repairs: i[H_REPAIRS]!,
       lost: i[H_LOST]!,
     };

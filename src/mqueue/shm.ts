@@ -228,25 +228,7 @@ export class ShmBackend implements Backend {
 
   stat(): MessageQueueStat {
     this.#check();
-    const s = this.#store.snapshot();
-    const date = (ms: number): Date | null => (ms > 0 ? new Date(ms) : null);
-    return {
-      backend: 'shm',
-      name: this.name,
-      messages: s.count,
-      bytes: s.bytes,
-      capacityMessages: this.#store.capacity,
-      capacityBytes: this.#store.capacityBytes,
-      maxMessageSize: this.maxMessageSize,
-      lastSendPid: s.lastSendPid || null,
-      lastReceivePid: s.lastReceivePid || null,
-      lastSendTime: date(s.lastSendTime),
-      lastReceiveTime: date(s.lastReceiveTime),
-      changeTime: date(s.changeTime),
-      mode: this.#mode(),
-      repairs: s.repairs,
-      lost: s.lost,
-    };
+    return this.#store.stat(this.name, this.maxMessageSize, this.#mode());
   }
 
   #mode(): number | null {

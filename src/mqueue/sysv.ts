@@ -296,25 +296,7 @@ export class SysvBackend implements Backend {
     } catch (err) {
       throw this.#error(err);
     }
-    const s = this.#statOut;
-    const date = (sec: number): Date | null => (sec > 0 ? new Date(sec * 1000) : null);
-    return {
-      backend: 'sysv',
-      name: this.name,
-      messages: s[3]!,
-      bytes: s[4]!,
-      capacityMessages: null,
-      capacityBytes: s[5]!,
-      maxMessageSize: this.maxMessageSize,
-      lastSendPid: s[6]! || null,
-      lastReceivePid: s[7]! || null,
-      lastSendTime: date(s[8]!),
-      lastReceiveTime: date(s[9]!),
-      changeTime: date(s[10]!),
-      mode: s[1]!,
-      key: this.key,
-      id: this.id,
-    };
+    return sysvStat(this.#statOut, this.name, this.maxMessageSize, this.key, this.id);
   }
 
   #remove(): void {
@@ -366,4 +348,31 @@ export class SysvBackend implements Backend {
     if (this.#closed) throw new ClosedError(`${this.label} is closed`);
     if (Atomics.load(this.#i32, W_REMOVED) !== 0) throw new ClosedError(`${this.label} was removed`);
   }
+}
+
+/**
+ * A queue's `stat()` from what `native.msgStat` wrote to `s` (key, mode,
+ * uid, messages, bytes, byte capacity, last sender and receiver, their times
+ * and the change time, in seconds). For the queue handle, and for `multiproc resources`.
+ * @internal
+ */
+export function sysvStat(s: Float64Array, name: string, maxMessageSize: number, key: number, id: number): MessageQueueStat {
+  const date = (sec: number): Date | null => (sec > 0 ? new Date(sec * 1000) : null);
+  return {
+    backend: 'sysv',
+    name,
+    messages: s[3]!,
+    bytes: s[4]!,
+    capacityMessages: null,
+    capacityBytes: s[5]!,
+    maxMessageSize,
+    lastSendPid: s[6]! || null,
+    lastReceivePid: s[7]! || null,
+    lastSendTime: date(s[8]!),
+    lastReceiveTime: date(s[9]!),
+    changeTime: date(s[10]!),
+    mode: s[1]!,
+    key,
+    id,
+  };
 }

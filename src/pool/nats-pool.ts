@@ -29,7 +29,6 @@ import {
   validateBoolean,
   validateInteger,
   validateOptions,
-  validateSignal,
   validateString,
   validateTimeout,
 } from '../errors.js';
@@ -37,9 +36,8 @@ import { JetStreamQueue } from '../mqueue/jetstream.js';
 import { Nats, type NatsConnectOptions } from '../nats/connection.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { onAbort } from '../abort.js';
-import { chunkStream, flatten } from './chunks.js';
-import { Histogram } from './histogram.js';
-import type { MapOptions, PoolOptions, PoolStats, RunOptions } from './pool.js';
+import type { PoolOptions, PoolStats, RunOptions } from './pool.js';
+import { PoolBase, TaskTally, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
 
 /** The `nats` option of a {@link Pool} (caller) and of {@link servePool} (worker host). */
 export interface NatsPoolOptions extends NatsConnectOptions {
@@ -137,16 +135,6 @@ export function durableQueue(cfg: NatsPoolConfig, nats: Nats, prefetch: number):
   });
 }
 
-function validateFn(fn: unknown): string {
-  validateString(fn, 'fn');
-  if ((fn as string).length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'fn' must be the name of an exported function. Received ''");
-  return fn as string;
-}
-
-function isIterable(x: unknown): x is Iterable<unknown> | AsyncIterable<unknown> {
-  return x !== null && x !== undefined && (typeof (x as any)[Symbol.iterator] === 'function' || typeof (x as any)[Symbol.asyncIterator] === 'function');
-}
-
 interface RemoteTask {
   n: number;
   reply: string;
@@ -195,7 +183,7 @@ interface HostSeen {
  *
  * See docs/api/pool.md, "A pool across hosts".
  */
-export class NatsPool {
+export class NatsPool extends PoolBase {
   readonly #cfg: NatsPoolConfig;
   readonly #size: number;
   readonly #taskTimeout: number | undefined;
@@ -221,12 +209,7 @@ export class NatsPool {
   #destroying: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
-  #completed = 0;
-  #failed = 0;
-  #retried = 0;
-  #cancelled = 0;
-  readonly #runTime = new Histogram();
-  readonly #waitTime = new Histogram();
+  readonly #tally = new TaskTally();
 
   /**
    * Checks the options; nothing connects until the first task.
@@ -239,12 +222,8 @@ export class NatsPool {
    * Errors (thrown): `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`.
    */
   constructor(options: Omit<PoolOptions, 'module'> & { module?: string | URL }) {
-    if (options === null || typeof options !== 'object') {
-      throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
-    }
-    const o = validateOptions<PoolOptions>(options, 'options', [
-      'module', 'size', 'maxTasksPerWorker', 'concurrentTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold', 'nats',
-    ]);
+    super();
+    const o = poolOptions(options);
     this.#cfg = natsPoolConfig(o.nats);
     this.#size = o.size === undefined ? DEFAULT_IN_FLIGHT : validateInteger(o.size, 'options.size', 1, 1_000_000);
     this.#taskTimeout = o.taskTimeout === undefined ? undefined : validateTimeout(o.taskTimeout, 'options.taskTimeout');
@@ -378,7 +357,7 @@ export class NatsPool {
       return;
     }
     if (a.k === 'accepted') {
-      if (task.state === 'sent') this.#waitTime.record(performance.now() - task.queuedAt);
+      if (task.state === 'sent') this.#tally.waitTime.record(performance.now() - task.queuedAt);
       task.state = 'accepted';
       task.host = a.host;
       task.hostPid = a.pid;
@@ -386,7 +365,7 @@ export class NatsPool {
       if (h !== undefined) h.seen = performance.now();
       else this.#hosts.set(a.host, { pid: a.pid, hostname: a.hostname, size: 1, running: 1, seen: performance.now() });
     } else if (a.k === 'ok') {
-      this.#runTime.record(a.ms);
+      this.#tally.runTime.record(a.ms);
       this.#settle(task, undefined, a.value, true);
     } else if (a.k === 'err') {
       this.#settle(task, deserializeError(a.error), undefined, false);
@@ -417,7 +396,7 @@ export class NatsPool {
   #lost(task: RemoteTask, why: string): void {
     if (task.attempts < this.#retries && this.#destroying === undefined) {
       task.attempts++;
-      this.#retried++;
+      this.#tally.retried++;
       this.#inFlight--;
       task.state = 'queued';
       task.host = undefined;
@@ -438,12 +417,7 @@ export class NatsPool {
    */
   run<R = any>(fn: string, args: readonly unknown[] = [], options?: RunOptions): Promise<R> {
     try {
-      validateFn(fn);
-      if (!Array.isArray(args)) throw typeError('ERR_INVALID_ARG_TYPE', `The "args" argument must be an array. Received ${args === null ? 'null' : typeof args}`);
-      const o = validateOptions<RunOptions>(options, 'options', ['signal', 'timeout', 'transfer']);
-      const signal = validateSignal(o.signal);
-      const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
-      if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.transfer" property must be an array');
+      const { signal, timeout } = runArguments(fn, args, options, this.#taskTimeout);
       return this.#submit<R>('run', fn, [...args], false, timeout, signal);
     } catch (err) {
       return Promise.reject(err);
@@ -527,7 +501,7 @@ export class NatsPool {
       const i = this.#waiting.indexOf(task);
       if (i >= 0) this.#waiting.splice(i, 1);
     }
-    this.#cancelled++;
+    this.#tally.cancelled++;
     this.#settle(task, err, undefined, false);
     if (remote) this.#cancelRemote(task);
   }
@@ -546,57 +520,21 @@ export class NatsPool {
     task.state = 'done';
     this.#tasks.delete(task.n);
     task.body = undefined;
-    task.offAbort?.();
-    if (ok) {
-      this.#completed++;
-      task.resolve(value);
-    } else {
-      this.#failed++;
-      task.reject(err);
-    }
+    this.#tally.settle(task, err, value, ok);
     if (this.#tasks.size === 0 && this.#drained !== undefined) this.#drained();
     this.#pump();
   }
 
-  // --- map and friends (as in pool.ts) ------------------------------------------
+  // --- map and friends (pool-base.ts) -----------------------------------------
 
-  /** As {@link Pool.map}. */
-  async map<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: MapOptions): Promise<R[]> {
-    const out: R[] = [];
-    for await (const r of this.#iterate<R>(fn, items, options, false, true, true)) out.push(r);
-    return out;
+  /** @internal */
+  protected override _mapDefaults(): MapDefaults {
+    return { size: this.#size, window: this.#size * 2, timeout: this.#taskTimeout };
   }
 
-  /** As {@link Pool.starmap}. */
-  async starmap<R = any>(fn: string, items: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>, options?: MapOptions): Promise<R[]> {
-    const out: R[] = [];
-    for await (const r of this.#iterate<R>(fn, items, options, true, true, true)) out.push(r);
-    return out;
-  }
-
-  /** As {@link Pool.imap}. */
-  imap<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: Omit<MapOptions, 'ordered'>): AsyncGenerator<R, void, undefined> {
-    return this.#iterate<R>(fn, items, options, false, true, false);
-  }
-
-  /** As {@link Pool.imapUnordered}. */
-  imapUnordered<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: Omit<MapOptions, 'ordered'>): AsyncGenerator<R, void, undefined> {
-    return this.#iterate<R>(fn, items, options, false, false, false);
-  }
-
-  #iterate<R>(fn: string, items: unknown, options: MapOptions | undefined, star: boolean, orderedDefault: boolean, eager: boolean): AsyncGenerator<R, void, undefined> {
-    validateFn(fn);
-    if (!isIterable(items)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "items" argument must be an iterable or an async iterable');
-    const o = validateOptions<MapOptions>(options, 'options', eager ? ['chunkSize', 'ordered', 'window', 'signal', 'timeout'] : ['chunkSize', 'window', 'signal', 'timeout']);
-    let chunkSize: number;
-    if (o.chunkSize !== undefined) chunkSize = validateInteger(o.chunkSize, 'options.chunkSize', 1);
-    else chunkSize = eager && Array.isArray(items) ? Math.max(1, Math.ceil(items.length / (this.#size * 4))) : 1;
-    let ordered = orderedDefault;
-    if (o.ordered !== undefined) ordered = validateBoolean(o.ordered, 'options.ordered');
-    const window = o.window === undefined ? this.#size * 2 : validateInteger(o.window, 'options.window', 1);
-    const signal = validateSignal(o.signal);
-    const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
-    return flatten<R>(chunkStream((chunk, sig) => this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, sig), items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, star));
+  /** @internal */
+  protected override _submitChunk(fn: string, chunk: unknown[], star: boolean, timeout: number | undefined, signal: AbortSignal): Promise<unknown[]> {
+    return this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, signal);
   }
 
   // --- lifetime -----------------------------------------------------------------
@@ -605,7 +543,7 @@ export class NatsPool {
    * Graceful: refuses new tasks, waits for the queued and running ones, then
    * closes its subscriptions (and its own connection). The hosts stay. Idempotent; never rejects.
    */
-  close(): Promise<void> {
+  override close(): Promise<void> {
     if (this.#destroying !== undefined) return this.#destroying;
     this.#closing ??= (async () => {
       if (this.#tasks.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
@@ -639,11 +577,6 @@ export class NatsPool {
     return this.#destroying;
   }
 
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
   /**
    * As {@link Pool.stats}. `workers` and `idleWorkers` add up the worker
    * processes of the hosts heard from (heartbeats); `workerExits` counts hosts
@@ -659,19 +592,7 @@ export class NatsPool {
       workers += h.size;
       idle += Math.max(0, h.size - h.running);
     }
-    return {
-      completed: this.#completed,
-      failed: this.#failed,
-      retried: this.#retried,
-      cancelled: this.#cancelled,
-      queued: this.#waiting.length,
-      running: this.#inFlight,
-      workers,
-      idleWorkers: idle,
-      workerExits: this.#lostHosts.size,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+    return this.#tally.stats({ queued: this.#waiting.length, running: this.#inFlight, workers, idleWorkers: idle, workerExits: this.#lostHosts.size });
   }
 }
 

@@ -23,8 +23,6 @@ import {
   typeError,
   validateInteger,
   validateOneOf,
-  validateOptions,
-  validateSignal,
   validateString,
   validateTimeout,
 } from '../errors.js';
@@ -33,9 +31,9 @@ import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { StatusPublisher } from '../resources/status.js';
 import { SharedMemory } from '../shm/shared-memory.js';
-import { chunkStream, flatten } from './chunks.js';
-import { Histogram, type LatencySummary } from './histogram.js';
+import type { LatencySummary } from './histogram.js';
 import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
+import { PoolBase, TaskTally, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 import { onAbort } from '../abort.js';
 
@@ -246,17 +244,6 @@ function moduleUrl(value: unknown): { url: string; path: string | undefined } {
   return { url: pathToFileURL(path).href, path };
 }
 
-function validateFn(fn: unknown): string {
-  validateString(fn, 'fn');
-  if ((fn as string).length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'fn' must be the name of an exported function. Received ''");
-  return fn as string;
-}
-
-function isIterable(x: unknown): x is Iterable<unknown> | AsyncIterable<unknown> {
-  return x !== null && x !== undefined && (typeof (x as any)[Symbol.iterator] === 'function' || typeof (x as any)[Symbol.asyncIterator] === 'function');
-}
-
-
 /** Local failures of the RPC call that say "the worker's channel broke", as opposed to an error the task threw. */
 function fromRemote(err: unknown): boolean {
   return err instanceof Error && Object.prototype.hasOwnProperty.call(err, 'remoteStack');
@@ -278,7 +265,7 @@ function fromRemote(err: unknown): boolean {
  *
  * See docs/api/pool.md for the full semantics.
  */
-export class Pool {
+export class Pool extends PoolBase {
   readonly #moduleUrl: string;
   #status: StatusPublisher | undefined;
   readonly #size: number;
@@ -306,13 +293,8 @@ export class Pool {
   #destroying: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
-  #completed = 0;
-  #failed = 0;
-  #retried = 0;
-  #cancelled = 0;
+  readonly #tally = new TaskTally();
   #workerExits = 0;
-  readonly #runTime = new Histogram();
-  readonly #waitTime = new Histogram();
 
   /**
    * Creates the pool; workers start when tasks arrive.
@@ -321,12 +303,8 @@ export class Pool {
    * option, empty module, `permissions.addons: false`), `ERR_OUT_OF_RANGE`.
    */
   constructor(options: PoolOptions) {
-    if (options === null || typeof options !== 'object') {
-      throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
-    }
-    const o = validateOptions<PoolOptions>(options, 'options', [
-      'module', 'size', 'maxTasksPerWorker', 'concurrentTasksPerWorker', 'taskTimeout', 'idleTimeout', 'retries', 'cancelGrace', 'transport', 'permissions', 'env', 'execArgv', 'shmThreshold', 'nats',
-    ]);
+    super();
+    const o = poolOptions(options);
     const m = moduleUrl(o.module);
     this.#moduleUrl = m.url;
     this.#size = o.size === undefined ? availableParallelism() : validateInteger(o.size, 'options.size', 1, 1024);
@@ -393,22 +371,17 @@ export class Pool {
    */
   run<R = any>(fn: string, args: readonly unknown[] = [], options?: RunOptions): Promise<R> {
     try {
-      validateFn(fn);
-      if (!Array.isArray(args)) throw typeError('ERR_INVALID_ARG_TYPE', `The "args" argument must be an array. Received ${args === null ? 'null' : typeof args}`);
-      const o = validateOptions<RunOptions>(options, 'options', ['signal', 'timeout', 'transfer']);
-      const signal = validateSignal(o.signal);
-      const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
+      const r = runArguments(fn, args, options, this.#taskTimeout);
       let transfer: Set<unknown> | undefined;
-      if (o.transfer !== undefined) {
-        if (!Array.isArray(o.transfer)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.transfer" property must be an array');
-        for (const [i, t] of o.transfer.entries()) {
+      if (r.transfer !== undefined) {
+        for (const [i, t] of r.transfer.entries()) {
           if (!(ArrayBuffer.isView(t) || t instanceof ArrayBuffer)) {
             throw typeError('ERR_INVALID_ARG_TYPE', `The "options.transfer[${i}]" element must be a typed array, Buffer, DataView or ArrayBuffer`);
           }
         }
-        transfer = new Set(o.transfer);
+        transfer = new Set(r.transfer);
       }
-      return this.#submit<R>('run', fn, [...args], false, timeout, signal, transfer);
+      return this.#submit<R>('run', fn, [...args], false, r.timeout, r.signal, transfer);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -665,7 +638,7 @@ export class Pool {
     task.state = 'running';
     task.startedAt = performance.now();
     task.worker = w;
-    this.#waitTime.record(task.startedAt - task.queuedAt);
+    this.#tally.waitTime.record(task.startedAt - task.queuedAt);
     this.#running++;
     w.tasks.add(task);
     w.tasksRun++;
@@ -818,7 +791,7 @@ export class Pool {
       }
     }
     this.#release(w, task, false);
-    if (error === undefined) this.#runTime.record(performance.now() - task.startedAt);
+    if (error === undefined) this.#tally.runTime.record(performance.now() - task.startedAt);
     this.#settle(task, error, result, error === undefined);
     this.#afterTask(w);
   }
@@ -833,7 +806,7 @@ export class Pool {
       return;
     }
     if (err instanceof TimeoutError) {
-      this.#cancelled++;
+      this.#tally.cancelled++;
       this.#settle(task, new TimeoutError(`task '${task.fn}' (id ${task.id}) ran longer than its timeout of ${task.timeout} ms`, task.timeout), undefined, false);
       this.#stop(w, task);
       return;
@@ -851,13 +824,13 @@ export class Pool {
     if (task.state === 'queued') {
       const i = this.#queue.indexOf(task);
       if (i >= 0) this.#queue.splice(i, 1);
-      if (!quiet) this.#cancelled++;
+      if (!quiet) this.#tally.cancelled++;
       this.#settle(task, err, undefined, false);
       this.#pump();
       return;
     }
     if (task.state !== 'running') return;
-    if (!quiet) this.#cancelled++;
+    if (!quiet) this.#tally.cancelled++;
     this.#settle(task, err, undefined, false);
     // The cancel goes out first, then the `stopped` call.
     task.controller?.abort(err);
@@ -890,14 +863,7 @@ export class Pool {
     if (task.state === 'done') return;
     if (task.state === 'running') this.#running--;
     task.state = 'done';
-    task.offAbort?.();
-    if (ok) {
-      this.#completed++;
-      task.resolve(value);
-    } else {
-      this.#failed++;
-      task.reject(err);
-    }
+    this.#tally.settle(task, err, value, ok);
     if (this.#queue.length === 0 && this.#running === 0 && this.#drained !== undefined) this.#drained();
   }
 
@@ -934,7 +900,7 @@ export class Pool {
       if (task.state !== 'running') continue;
       if (task.attempts < this.#retries && this.#destroying === undefined) {
         task.attempts++;
-        this.#retried++;
+        this.#tally.retried++;
         this.#running--;
         task.state = 'queued';
         requeue.push(task);
@@ -952,63 +918,24 @@ export class Pool {
     this.#pump();
   }
 
-  // --- map and friends ----------------------------------------------------------
+  // --- map and friends (pool-base.ts) -----------------------------------------
 
-  /**
-   * Runs `fn(item)` for every item of `items` (an array, an iterable or an
-   * async iterable) and resolves with the results: in input order, or with
-   * `ordered: false` in completion order. Items go to the workers in chunks of
-   * `chunkSize`. The first failure rejects the whole call and cancels the rest.
-   * Errors as {@link Pool.run}.
-   */
-  async map<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: MapOptions): Promise<R[]> {
-    const out: R[] = [];
-    for await (const chunk of this.#iterate(fn, items, options, false, true, true)) for (let i = 0; i < chunk.length; i++) out.push(chunk[i] as R);
-    return out;
-  }
-
-  /** {@link Pool.map} for items that are argument lists: calls `fn(...item)`. */
-  async starmap<R = any>(fn: string, items: Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>, options?: MapOptions): Promise<R[]> {
-    const out: R[] = [];
-    for await (const chunk of this.#iterate(fn, items, options, true, true, true)) for (let i = 0; i < chunk.length; i++) out.push(chunk[i] as R);
-    return out;
-  }
-
-  /**
-   * An async iterator of `fn(item)` over `items`, in input order. At most
-   * `window` chunks are submitted and not yet consumed, so an endless (or
-   * huge) source is read only as fast as results are consumed. Leaving the
-   * loop early cancels the chunks in flight and closes the source.
-   * Errors as {@link Pool.run}, thrown from the loop.
-   */
-  imap<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: Omit<MapOptions, 'ordered'>): AsyncGenerator<R, void, undefined> {
-    return flatten<R>(this.#iterate(fn, items, options, false, true, false));
-  }
-
-  /** As {@link Pool.imap}, yielding results as they complete. */
-  imapUnordered<R = any>(fn: string, items: Iterable<unknown> | AsyncIterable<unknown>, options?: Omit<MapOptions, 'ordered'>): AsyncGenerator<R, void, undefined> {
-    return flatten<R>(this.#iterate(fn, items, options, false, false, false));
-  }
-
-  /** The results chunk by chunk (one array per chunk): map collects them, imap flattens them. */
-  #iterate(fn: string, items: unknown, options: MapOptions | undefined, star: boolean, orderedDefault: boolean, eager: boolean): AsyncGenerator<unknown[], void, undefined> {
-    // Arguments are checked at the call, not at the first next().
-    validateFn(fn);
-    if (!isIterable(items)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "items" argument must be an iterable or an async iterable');
-    const o = validateOptions<MapOptions>(options, 'options', eager ? ['chunkSize', 'ordered', 'window', 'signal', 'timeout'] : ['chunkSize', 'window', 'signal', 'timeout']);
-    let chunkSize: number;
-    if (o.chunkSize !== undefined) chunkSize = validateInteger(o.chunkSize, 'options.chunkSize', 1);
-    else chunkSize = eager && Array.isArray(items) ? Math.max(1, Math.ceil(items.length / (this.#size * 4))) : 1;
-    const ordered = o.ordered === undefined ? orderedDefault : (o.ordered as unknown) === true ? true : (o.ordered as unknown) === false ? false : this.#badBoolean('options.ordered', o.ordered);
+  /** @internal */
+  protected override _mapDefaults(): MapDefaults {
     // Enough chunks to keep every worker's task slots fed.
-    const window = o.window === undefined ? this.#size * Math.max(2, this.#concurrency) : validateInteger(o.window, 'options.window', 1);
-    const signal = validateSignal(o.signal);
-    const timeout = o.timeout === undefined ? this.#taskTimeout : validateTimeout(o.timeout);
-    return chunkStream((chunk, sig) => this.#submit<unknown[]>('chunk', fn, chunk, star, timeout, sig), items as Iterable<unknown> | AsyncIterable<unknown>, chunkSize, ordered, window, signal, star);
+    return { size: this.#size, window: this.#size * Math.max(2, this.#concurrency), timeout: this.#taskTimeout };
   }
 
-  #badBoolean(what: string, value: unknown): never {
-    throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" property must be of type boolean. Received ${typeof value}`);
+  /** @internal */
+  protected override _submitChunk(fn: string, chunk: unknown[], star: boolean, timeout: number | undefined, signal: AbortSignal): Promise<unknown[]> {
+    // Never undefined here: the default is `taskTimeout`.
+    return this.#submit<unknown[]>('chunk', fn, chunk, star, timeout ?? Infinity, signal);
+  }
+
+  /** @internal */
+  protected override _checkOrdered(value: unknown): boolean {
+    if (typeof value !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', `The "options.ordered" property must be of type boolean. Received ${typeof value}`);
+    return value;
   }
 
   // --- lifetime ---------------------------------------------------------------
@@ -1018,7 +945,7 @@ export class Pool {
    * then shuts the workers down (their `onShutdown` handlers run). Idempotent;
    * never rejects.
    */
-  close(): Promise<void> {
+  override close(): Promise<void> {
     if (this.#destroying !== undefined) return this.#destroying;
     this.#closing ??= (async () => {
       if (this.#queue.length > 0 || this.#running > 0) {
@@ -1059,28 +986,11 @@ export class Pool {
     return this.#destroying;
   }
 
-  /** Same as `close()`: `await using pool = new Pool(...)`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
   /** Counters, queue depth, workers and latency summaries. */
   stats(): PoolStats {
     let idle = 0;
     for (const w of this.#workers) if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0) idle++;
-    return {
-      completed: this.#completed,
-      failed: this.#failed,
-      retried: this.#retried,
-      cancelled: this.#cancelled,
-      queued: this.#queue.length,
-      running: this.#running,
-      workers: this.#workers.size,
-      idleWorkers: idle,
-      workerExits: this.#workerExits,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+    return this.#tally.stats({ queued: this.#queue.length, running: this.#running, workers: this.#workers.size, idleWorkers: idle, workerExits: this.#workerExits });
   }
 }
 

@@ -9,7 +9,9 @@ import { native } from '../binding/native.js';
 import { validateBoolean, validateOptions, validateString } from '../errors.js';
 import type { MessageQueueStat } from '../mqueue/backend.js';
 import { H_MAGIC, MAGIC as SHMQ_MAGIC, ShmStore } from '../mqueue/shm-store.js';
-import { isAlive, listRecords, objectExists, registryDir, registryPath, sweep, type ResourceKind, type ResourceRecord } from './registry.js';
+import { posixStat } from '../mqueue/posix.js';
+import { sysvStat } from '../mqueue/sysv.js';
+import { isAlive, listRecords, objectExists, recordedQueueStat, registryDir, registryPath, sweep, type ResourceKind, type ResourceRecord } from './registry.js';
 
 export type { ResourceKind, ResourceRecord } from './registry.js';
 
@@ -148,7 +150,6 @@ function withSegment<R>(name: string, fn: (buffer: SharedArrayBuffer, mode: numb
   }
 }
 
-const date = (ms: number): Date | null => (ms > 0 ? new Date(ms) : null);
 
 /** The queue statistics of a record, read without opening the queue through the library. */
 function queueStat(rec: ResourceRecord): MessageQueueStat | undefined {
@@ -162,29 +163,7 @@ function queueStat(rec: ResourceRecord): MessageQueueStat | undefined {
     try {
       const out = new Int32Array(3);
       native.mqGetattr(mqd, out);
-      let bytes: number | null = null;
-      try {
-        const m = /QSIZE:(\d+)/.exec(readFileSync(`/dev/mqueue/${rec.name}`, 'utf8'));
-        if (m !== null) bytes = Math.max(0, Number(m[1]) - native.MQ_HEADER * out[2]!);
-      } catch {
-        // /dev/mqueue is not mounted
-      }
-      const maxMessageSize = out[1]! - native.MQ_HEADER;
-      return {
-        backend: 'posix',
-        name: rec.name,
-        messages: out[2]!,
-        bytes,
-        capacityMessages: out[0]!,
-        capacityBytes: out[0]! * maxMessageSize,
-        maxMessageSize,
-        lastSendPid: null,
-        lastReceivePid: null,
-        lastSendTime: null,
-        lastReceiveTime: null,
-        changeTime: null,
-        mode: fstatSync(mqd).mode & 0o777,
-      };
+      return posixStat(mqd, rec.name, out);
     } catch {
       return undefined;
     } finally {
@@ -192,57 +171,18 @@ function queueStat(rec: ResourceRecord): MessageQueueStat | undefined {
     }
   }
   if (rec.kind === 'msg') {
-    if (rec.id === undefined) return undefined;
-    const s = new Float64Array(12);
-    try {
-      native.msgStat(rec.id, s);
-    } catch {
-      return undefined;
-    }
-    if (rec.key !== undefined && s[0] !== rec.key) return undefined;
+    // Undefined when the queue is gone (so is an id-less record).
+    const s = recordedQueueStat(rec);
+    if (s === undefined) return undefined;
     // The largest message is in the control segment (word 8).
     const max = withSegment(`/mp.sysvq.${rec.name}`, (b) => new Int32Array(b)[8]!) ?? null;
-    const d = (sec: number): Date | null => (sec > 0 ? new Date(sec * 1000) : null);
-    return {
-      backend: 'sysv',
-      name: rec.name,
-      messages: s[3]!,
-      bytes: s[4]!,
-      capacityMessages: null,
-      capacityBytes: s[5]!,
-      maxMessageSize: max ?? s[5]!,
-      lastSendPid: s[6]! || null,
-      lastReceivePid: s[7]! || null,
-      lastSendTime: d(s[8]!),
-      lastReceiveTime: d(s[9]!),
-      changeTime: d(s[10]!),
-      mode: s[1]!,
-      key: rec.key ?? s[0]!,
-      id: rec.id,
-    };
+    return sysvStat(s, rec.name, max ?? s[5]!, rec.key ?? s[0]!, rec.id!);
   }
   if (rec.kind === 'shm' && rec.name.startsWith('/mp.shmq.')) {
     return withSegment(rec.name, (b, mode) => {
       const store = new ShmStore(b);
       if (store.i32[H_MAGIC] !== SHMQ_MAGIC) return undefined;
-      const s = store.snapshot();
-      return {
-        backend: 'shm' as const,
-        name: rec.name.slice('/mp.shmq.'.length),
-        messages: s.count,
-        bytes: s.bytes,
-        capacityMessages: store.capacity,
-        capacityBytes: store.capacityBytes,
-        maxMessageSize: store.maxMessageSize,
-        lastSendPid: s.lastSendPid || null,
-        lastReceivePid: s.lastReceivePid || null,
-        lastSendTime: date(s.lastSendTime),
-        lastReceiveTime: date(s.lastReceiveTime),
-        changeTime: date(s.changeTime),
-        mode,
-        repairs: s.repairs,
-        lost: s.lost,
-      };
+      return store.stat(rec.name.slice('/mp.shmq.'.length), store.maxMessageSize, mode);
     });
   }
   return undefined;

@@ -371,12 +371,8 @@ export function recordOpened(kind: ResourceKind, name: string): Hold | undefined
   const shared = share(path);
   if (shared !== undefined) return shared;
   for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch {
-      return undefined;
-    }
+    const fd = openQuietly(path);
+    if (fd === undefined) return undefined;
     try {
       // A sweep holds the exclusive lock only while it removes: wait it out.
       native.fileLock(fd, true, true);
@@ -407,13 +403,8 @@ export function releaseHold(hold: Hold | undefined): void {
   try {
     // Converting to exclusive succeeds only when no other process holds it.
     if (native.fileLock(fd, false)) {
-      const rec = readRecord(fd);
       const me = self();
-      const mine = rec !== undefined && rec.pid === me.pid && rec.start === me.start;
-      if (rec !== undefined && rec.owned && !mine && !isAlive(rec.pid, rec.start, rec.boot) && sameFile(hold.path, fd)) {
-        removeObject(rec);
-        unlinkQuietly(hold.path);
-      }
+      removeIfStale(hold.path, fd, (rec) => rec.owned && !(rec.pid === me.pid && rec.start === me.start) && !isAlive(rec.pid, rec.start, rec.boot), true);
     }
   } catch {
     // best effort: a later sweep does it
@@ -444,20 +435,7 @@ export function recordUnlinked(kind: ResourceKind, name: string): void {
   const dir = registryDir(false);
   if (dir === null) return;
   const path = join(dir, recordFile(kind, name));
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return;
-  }
-  try {
-    const rec = readRecord(fd);
-    if (rec !== undefined && !objectExists(rec) && sameFile(path, fd)) unlinkSync(path);
-  } catch {
-    // best effort
-  } finally {
-    closeSync(fd);
-  }
+  withRecordFile(path, (fd) => removeIfStale(path, fd, (rec) => !objectExists(rec), false));
 }
 
 /** The owner gave the object up: mark the record unowned. @internal */
@@ -499,6 +477,41 @@ export function readRecord(fd: number): ResourceRecord | undefined {
   return undefined;
 }
 
+/** A read-only descriptor of `path`; undefined when it cannot be opened. */
+function openQuietly(path: string): number | undefined {
+  try {
+    return openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Opens `path` read-only and runs `use` on the descriptor, closing it after;
+ * undefined when it cannot be opened (removed meanwhile). Errors of `use` propagate.
+ */
+function withRecordFile<R>(path: string, use: (fd: number) => R): R | undefined {
+  const fd = openQuietly(path);
+  if (fd === undefined) return undefined;
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads the record open at `fd`; when `stale(record)` says it is to go and
+ * `path` still names that record, removes it, and with `withObject` its
+ * object first (if that is still the same one). Never throws.
+ */
+function removeIfStale(path: string, fd: number, stale: (rec: ResourceRecord) => boolean, withObject: boolean): void {
+  const rec = readRecord(fd);
+  if (rec === undefined || !stale(rec) || !sameFile(path, fd)) return;
+  if (withObject) removeObject(rec);
+  unlinkQuietly(path);
+}
+
 function sameFile(path: string, fd: number): boolean {
   try {
     return statSync(path).ino === fstatSync(fd).ino;
@@ -535,21 +548,28 @@ function objectFile(rec: ResourceRecord): string | undefined {
 }
 
 /**
+ * What `native.msgStat` says of the System V queue a record describes, while
+ * it is still that queue (same id and key); undefined once it is gone.
+ * @internal
+ */
+export function recordedQueueStat(rec: ResourceRecord): Float64Array | undefined {
+  if (rec.id === undefined) return undefined;
+  const out = new Float64Array(12);
+  try {
+    native.msgStat(rec.id, out);
+  } catch {
+    return undefined;
+  }
+  return rec.key === undefined || out[0] === rec.key ? out : undefined;
+}
+
+/**
  * Whether the object the record describes still exists and is the same one
  * (same inode, same System V key): a name reused by a newer object is not it.
  * @internal
  */
 export function objectExists(rec: ResourceRecord): boolean {
-  if (rec.kind === 'msg') {
-    if (rec.id === undefined) return false;
-    const out = new Float64Array(12);
-    try {
-      native.msgStat(rec.id, out);
-    } catch {
-      return false;
-    }
-    return rec.key === undefined || out[0] === rec.key;
-  }
+  if (rec.kind === 'msg') return recordedQueueStat(rec) !== undefined;
   const file = objectFile(rec);
   if (file === undefined) return false;
   try {
@@ -627,57 +647,51 @@ export interface SweepResult {
  */
 export function sweep(filter: SweepFilter = {}): SweepResult {
   const result: SweepResult = { removed: [], kept: 0 };
-  const dir = registryDir(false);
-  if (dir === null) return result;
-  let files: string[];
-  try {
-    files = readdirSync(dir);
-  } catch {
-    return result;
-  }
+  const listed = registryEntries();
+  if (listed === undefined) return result;
+  const { dir, files } = listed;
   for (const file of files) {
     if (!isRecordFile(file)) continue;
     const path = join(dir, file);
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch {
-      continue;
-    }
-    try {
-      if (!native.fileLock(fd, false)) {
-        if (filter.tree !== undefined || filter.pid !== undefined) {
-          const rec = readRecord(fd);
-          if (rec !== undefined && rec.owned && matches(rec, filter)) result.kept++;
-        } else {
-          result.kept++;
-        }
-        continue;
+    withRecordFile(path, (fd) => {
+      try {
+        sweepRecord(path, fd, filter, result);
+      } catch {
+        // one bad record must not stop the sweep
       }
-      if (!sameFile(path, fd)) continue;
-      const rec = readRecord(fd);
-      if (rec === undefined) continue;
-      if (!matches(rec, filter)) continue;
-      const alive = isAlive(rec.pid, rec.start, rec.boot);
-      if (!filter.all && (!rec.owned || alive)) {
-        if (rec.owned) result.kept++;
-        continue;
-      }
-      const existed = objectExists(rec);
-      if (!filter.dryRun) {
-        // A record stays with an object that could not be removed (EPERM...): it is still there.
-        if (existed && !removeObject(rec)) continue;
-        unlinkQuietly(path);
-      }
-      result.removed.push({ record: rec, existed });
-    } catch {
-      // one bad record must not stop the sweep
-    } finally {
-      closeSync(fd);
-    }
+    });
   }
   if (!filter.dryRun) removeLeftovers(dir, files);
   return result;
+}
+
+/** One record of a sweep, open at `fd`. */
+function sweepRecord(path: string, fd: number, filter: SweepFilter, result: SweepResult): void {
+  if (!native.fileLock(fd, false)) {
+    if (filter.tree !== undefined || filter.pid !== undefined) {
+      const rec = readRecord(fd);
+      if (rec !== undefined && rec.owned && matches(rec, filter)) result.kept++;
+    } else {
+      result.kept++;
+    }
+    return;
+  }
+  if (!sameFile(path, fd)) return;
+  const rec = readRecord(fd);
+  if (rec === undefined) return;
+  if (!matches(rec, filter)) return;
+  const alive = isAlive(rec.pid, rec.start, rec.boot);
+  if (!filter.all && (!rec.owned || alive)) {
+    if (rec.owned) result.kept++;
+    return;
+  }
+  const existed = objectExists(rec);
+  if (!filter.dryRun) {
+    // A record stays with an object that could not be removed (EPERM...): it is still there.
+    if (existed && !removeObject(rec)) return;
+    unlinkQuietly(path);
+  }
+  result.removed.push({ record: rec, existed });
 }
 
 function matches(rec: ResourceRecord, f: SweepFilter): boolean {
@@ -697,50 +711,51 @@ function removeLeftovers(dir: string, files: string[]): void {
     if (tree !== null && !isAlive(Number(tree[1]), Number(tree[2]))) {
       // The tracker holds it shared while it works: leave it to the tracker then.
       const path = join(dir, file);
-      let fd: number;
-      try {
-        fd = openSync(path, 'r');
-      } catch {
-        continue;
-      }
-      try {
-        if (native.fileLock(fd, false) && sameFile(path, fd)) unlinkQuietly(path);
-      } catch {
-        // leave it
-      } finally {
-        closeSync(fd);
-      }
+      withRecordFile(path, (fd) => {
+        try {
+          if (native.fileLock(fd, false) && sameFile(path, fd)) unlinkQuietly(path);
+        } catch {
+          // leave it
+        }
+      });
     }
   }
 }
 
-/** Every record with its file, read without locking. @internal */
-export function listRecords(): Array<{ file: string; path: string; record: ResourceRecord; recordIno: number; recordDev: number }> {
+/** A record with its file, as {@link listRecords} lists it. @internal */
+export interface ListedRecord {
+  file: string;
+  path: string;
+  record: ResourceRecord;
+  recordIno: number;
+  recordDev: number;
+}
+
+/** The registry directory and the names in it; undefined when there is none or it cannot be read. @internal */
+export function registryEntries(): { dir: string; files: string[] } | undefined {
   const dir = registryDir(false);
-  if (dir === null) return [];
-  let files: string[];
+  if (dir === null) return undefined;
   try {
-    files = readdirSync(dir);
+    return { dir, files: readdirSync(dir) };
   } catch {
-    return [];
+    return undefined;
   }
-  const out = [];
+}
+
+/** Every record with its file, read without locking. @internal */
+export function listRecords(): ListedRecord[] {
+  const listed = registryEntries();
+  if (listed === undefined) return [];
+  const { dir, files } = listed;
+  const out: ListedRecord[] = [];
   for (const file of files.sort()) {
     if (!isRecordFile(file)) continue;
     const path = join(dir, file);
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch {
-      continue;
-    }
-    try {
+    withRecordFile(path, (fd) => {
       const rec = readRecord(fd);
       const st = fstatSync(fd);
       if (rec !== undefined) out.push({ file, path, record: rec, recordIno: st.ino, recordDev: st.dev });
-    } finally {
-      closeSync(fd);
-    }
+    });
   }
   return out;
 }

@@ -5,9 +5,9 @@
  * a second while it runs (never per message), and removed when it closes.
  * Readers skip, and remove, the files of processes that are gone.
  */
-import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive, processStart, registryDir } from './registry.js';
+import { isAlive, processStart, registryDir, registryEntries } from './registry.js';
 
 /** What a status file holds. */
 export interface StatusFile {
@@ -93,15 +93,10 @@ export class StatusPublisher {
 
 /** The status files of live supervisors and pools on this host (this user's); removes those of dead processes. */
 export function readStatuses(): StatusFile[] {
-  const dir = registryDir(false);
-  if (dir === null) return [];
+  const listed = registryEntries();
+  if (listed === undefined) return [];
+  const { dir, files: names } = listed;
   const out: StatusFile[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
   for (const n of names) {
     if (!n.startsWith(PREFIX) || n.endsWith('.tmp')) continue;
     const path = join(dir, n);

@@ -15,7 +15,7 @@ import {
   validateString,
   validateTimeout,
 } from '../errors.js';
-import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, endsReceiving, isId, validateMessageTypes, type CancelReason, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
+import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, isId, receiveLoop, validateMessageTypes, type CancelReason, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
 import { outboxFor, type Outbox, type OutboxEntry } from './outbox.js';
 import { deserializeError } from './remote-error.js';
 import { onAbort } from '../abort.js';
@@ -120,33 +120,26 @@ class Endpoint {
     }
   }
 
-  async #run(stop: AbortSignal): Promise<void> {
-    const options = { type: this.responseType, signal: stop };
-    let previous: unknown;
-    let failures = 0;
-    for (;;) {
-      let message: unknown;
-      try {
-        message = await this.receiver.receive(options);
-      } catch (err) {
-        if (stop.aborted) return;
-        if (endsReceiving(err, this.receiver, previous, ++failures)) {
-          this.#stop = undefined;
-          this.#channelEnded(err);
-          return;
-        }
-        // A reply the codec could not decode: its call will time out (or wait for close).
-        previous = err;
-        continue;
-      }
-      previous = undefined;
-      failures = 0;
-      if (!Array.isArray(message) || !isId(message[1])) continue;
-      const p = this.pending.get(message[1]);
-      if (p === undefined || (message[0] !== RESULT && message[0] !== ERROR)) continue;
-      settle(p);
-      p.resolve(message);
-    }
+  #run(stop: AbortSignal): Promise<void> {
+    // A reply the codec could not decode is skipped: its call will time out (or wait for close).
+    return receiveLoop(
+      this.receiver,
+      this.responseType,
+      stop,
+      (message) => this.#onReply(message),
+      (err) => {
+        this.#stop = undefined;
+        this.#channelEnded(err);
+      },
+    );
+  }
+
+  #onReply(message: unknown): void {
+    if (!Array.isArray(message) || !isId(message[1])) return;
+    const p = this.pending.get(message[1]);
+    if (p === undefined || (message[0] !== RESULT && message[0] !== ERROR)) return;
+    settle(p);
+    p.resolve(message);
   }
 
   #channelEnded(err: unknown): void {

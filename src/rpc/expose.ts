@@ -14,7 +14,7 @@ import {
   validateBoolean,
   validateOptions,
 } from '../errors.js';
-import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, endsReceiving, isId, validateMessageTypes, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
+import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, isId, receiveLoop, validateMessageTypes, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
 import { outboxFor, type Outbox } from './outbox.js';
 import { serializeError } from './remote-error.js';
 
@@ -185,28 +185,14 @@ export class RpcServer {
     return this.#calls.size;
   }
 
-  async #run(): Promise<void> {
-    const receiver = this.#ends.receiver;
-    const options = { type: this.#types.request, signal: this.#stop.signal };
-    let previous: unknown;
-    let failures = 0;
-    for (;;) {
-      let message: unknown;
-      try {
-        message = await receiver.receive(options);
-      } catch (err) {
-        if (this.#stop.signal.aborted) return;
-        if (endsReceiving(err, receiver, previous, ++failures)) {
-          this.#channelEnded(err);
-          return;
-        }
-        previous = err;
-        continue;
-      }
-      previous = undefined;
-      failures = 0;
-      this.#dispatch(message);
-    }
+  #run(): Promise<void> {
+    return receiveLoop(
+      this.#ends.receiver,
+      this.#types.request,
+      this.#stop.signal,
+      (message) => this.#dispatch(message),
+      (err) => this.#channelEnded(err),
+    );
   }
 
   #dispatch(message: unknown): void {

@@ -116,9 +116,8 @@ export function isId(x: unknown): x is number {
  * Whether a failed receive ends an RPC receive loop. A message the codec
  * could not decode is skipped; closing, a broken connection, a system error,
  * the same error twice or a long run of failures ends the loop.
- * @internal
  */
-export function endsReceiving(err: unknown, receiver: Receiver<any>, previous: unknown, failures: number): boolean {
+function endsReceiving(err: unknown, receiver: Receiver<any>, previous: unknown, failures: number): boolean {
   return (
     err instanceof ClosedError ||
     err instanceof ProtocolError ||
@@ -127,4 +126,34 @@ export function endsReceiving(err: unknown, receiver: Receiver<any>, previous: u
     failures > 100 ||
     (err instanceof Error && 'syscall' in err)
   );
+}
+
+/**
+ * The receive loop of an RPC end: hands every message of `type` to
+ * `onMessage` until `signal` aborts (it then returns quietly) or the channel
+ * ends (see endsReceiving: `onEnd` gets the error). A message the codec could
+ * not decode is skipped.
+ * @internal
+ */
+export async function receiveLoop(receiver: Receiver<any>, type: number, signal: AbortSignal, onMessage: (message: unknown) => void, onEnd: (err: unknown) => void): Promise<void> {
+  const options = { type, signal };
+  let previous: unknown;
+  let failures = 0;
+  for (;;) {
+    let message: unknown;
+    try {
+      message = await receiver.receive(options);
+    } catch (err) {
+      if (signal.aborted) return;
+      if (endsReceiving(err, receiver, previous, ++failures)) {
+        onEnd(err);
+        return;
+      }
+      previous = err;
+      continue;
+    }
+    previous = undefined;
+    failures = 0;
+    onMessage(message);
+  }
 }

@@ -10,6 +10,7 @@ import {
   BusyError,
   ClosedError,
   SizeMismatchError,
+  rangeError,
   systemError,
   typeError,
   validateInteger,
@@ -232,11 +233,7 @@ export class SharedMemory {
   get buffer(): SharedArrayBuffer {
     this.#checkOpen();
     if (this.#buffer === undefined) {
-      const e = new RangeError(
-        `shared memory '${this.#name}' has ${this.#size} bytes, more than one buffer can hold (${maxBufferSize}): use view(offset, length)`,
-      ) as RangeError & { code: string };
-      e.code = 'ERR_OUT_OF_RANGE';
-      throw e;
+      throw rangeError(`shared memory '${this.#name}' has ${this.#size} bytes, more than one buffer can hold (${maxBufferSize}): use view(offset, length)`);
     }
     return this.#buffer;
   }

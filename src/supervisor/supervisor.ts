@@ -20,6 +20,7 @@ import {
   ClosedError,
   SupervisorFailedError,
   codes,
+  rangeError,
   typeError,
   validateBoolean,
   validateInteger,
@@ -196,9 +197,7 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 function nonNegative(value: unknown, what: string): number {
   if (typeof value !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `The "${what}" option must be of type number. Received type ${typeof value}`);
   if (!Number.isFinite(value) || value < 0) {
-    const e = new RangeError(`The value of "${what}" is out of range. It must be a finite number >= 0. Received ${value}`) as RangeError & { code: string };
-    e.code = 'ERR_OUT_OF_RANGE';
-    throw e;
+    throw rangeError(`The value of "${what}" is out of range. It must be a finite number >= 0. Received ${value}`);
   }
   return value;
 }
@@ -265,7 +264,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#strategy = o.strategy === undefined ? 'one_for_one' : validateOneOf(o.strategy, 'options.strategy', ['one_for_one', 'one_for_all', 'rest_for_one'] as const);
     this.#maxRestarts = o.maxRestarts === undefined ? 3 : validateInteger(o.maxRestarts, 'options.maxRestarts', 0);
     this.#period = o.period === undefined ? 5000 : nonNegative(o.period, 'options.period');
-    if (this.#period === 0) throw Object.assign(new RangeError('The value of "options.period" is out of range. It must be > 0. Received 0'), { code: 'ERR_OUT_OF_RANGE' });
+    if (this.#period === 0) throw rangeError('The value of "options.period" is out of range. It must be > 0. Received 0');
     const b = validateOptions<{ initial: number; max: number }>(o.backoff, 'options.backoff', ['initial', 'max']);
     this.#backoff = {
       initial: b.initial === undefined ? DEFAULT_BACKOFF.initial : nonNegative(b.initial, 'options.backoff.initial'),

@@ -34,6 +34,17 @@ export const PRIORITY_HEADER = 'Mp-Priority';
  */
 export const NATS_HEADER_RESERVE = 128;
 
+/**
+ * The largest message over `nats`: its max_payload less the envelope
+ * headers, or `requested` (already checked) when that is no larger; a
+ * larger one is a RangeError.
+ * @internal
+ */
+export function natsMessageLimit(nats: Nats, requested: number | undefined): number {
+  const limit = nats.maxPayload - NATS_HEADER_RESERVE;
+  return requested === undefined ? limit : capMaxMessageSize(requested, limit, "NATS server's max_payload (less the envelope headers)");
+}
+
 /** Options of {@link NatsChannel.open}. */
 export interface NatsChannelOptions<T> extends ChannelOptions<T>, NatsConnectOptions {
   /** Subject to publish on (no wildcards). Omit for a receive-only channel. */
@@ -140,8 +151,7 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
     const requested = opts.maxMessageSize === undefined ? undefined : validateMaxMessageSize(opts.maxMessageSize);
     const { nats, owned } = await connectionFor(opts as { connection?: unknown } & Record<string, unknown>);
     try {
-      const limit = nats.maxPayload - NATS_HEADER_RESERVE;
-      const max = requested === undefined ? limit : capMaxMessageSize(requested, limit, "NATS server's max_payload (less the envelope headers)");
+      const max = natsMessageLimit(nats, requested);
       const ch = new NatsChannel<T>(nats, owned, send, receive, codec, max);
       if (receive !== undefined) {
         ch.#sub = nats.connection.subscribe(receive, { ...(queue !== undefined ? { queue } : {}), callback: (err, msg) => ch.#onMessage(err, msg) });

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import { AbortError, typeError, validateBoolean, validateInteger, validateOneOf, validateOptions, validateString } from '../../errors.js';
+import { AbortError, typeError, validateBoolean, validateInteger, validateOneOf, validateOptions, validateSignal, validateString, validateTimeout } from '../../errors.js';
 import { waitFor, type Wait } from '../base-channel.js';
 import type { ChannelTraits } from '../channel.js';
 
@@ -158,6 +158,20 @@ export function authRequired(label: string, address: string): TypeError {
   );
 }
 
+/**
+ * Refuses a network listener without a key on a host that is not loopback,
+ * before binding ('localhost' passes: the address it bound is checked then).
+ * @internal
+ */
+export function checkListenHost(key: Buffer | undefined, label: string, host: string): void {
+  if (key === undefined && host !== 'localhost' && !isLoopback(host)) throw authRequired(label, host);
+}
+
+/** `handshakeTimeout` (ms), or its default. @internal */
+export function validateHandshakeTimeout(value: unknown): number {
+  return value === undefined ? DEFAULT_HANDSHAKE_TIMEOUT : validateTimeout(value, 'options.handshakeTimeout');
+}
+
 /** `authKey` as bytes (a string is taken as UTF-8), or undefined. @internal */
 export function resolveAuthKey(value: unknown, what: string): Buffer | undefined {
   if (value === undefined) return undefined;
@@ -243,6 +257,18 @@ export function innerWait(outer: Wait | undefined, timeout: number, what: string
   const own = makeWait(timeout, outer?.signal, what);
   if (outer !== undefined && outer.deadline < own.deadline) return { ...outer, what };
   return own;
+}
+
+/**
+ * Checks the `retry`, `timeout` and `signal` options of a connect; `wait`
+ * bounds the whole connect to `label`, retries and handshakes included.
+ * @internal
+ */
+export function connectPolicy(opts: { retry?: unknown; timeout?: unknown; signal?: unknown }, label: string): { retry: ResolvedRetry; signal: AbortSignal | undefined; wait: Wait } {
+  const retry = validateRetry(opts.retry, 'options.retry');
+  const timeout = validateTimeout(opts.timeout);
+  const signal = validateSignal(opts.signal);
+  return { retry, signal, wait: makeWait(timeout, signal, `a connection to ${label}`) };
 }
 
 /** Throws ABORT_ERR when `signal` is already aborted. @internal */

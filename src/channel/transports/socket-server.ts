@@ -46,6 +46,8 @@ export interface SocketServerEvents<T> {
 export abstract class SocketServer<T = unknown> extends EventEmitter implements AsyncIterable<SocketConnection<T>> {
   /** Traits of this server's connections. */
   readonly traits: ChannelTraits;
+  readonly #handle: { ref(): unknown; unref(): unknown };
+  readonly #address: SocketEndpoint;
   readonly #connections = new Set<SocketConnection<T>>();
   #queue: SocketConnection<T>[] = [];
   #takers: Array<{ resolve: (c: SocketConnection<T> | undefined) => void }> = [];
@@ -53,14 +55,18 @@ export abstract class SocketServer<T = unknown> extends EventEmitter implements 
   #accepted = 0;
   #rejected = 0;
 
-  /** @internal */
-  protected constructor(traits: ChannelTraits) {
+  /** @internal `handle`: the listening socket, `address`: where it is bound. */
+  protected constructor(traits: ChannelTraits, handle: { ref(): unknown; unref(): unknown }, address: SocketEndpoint) {
     super();
     this.traits = traits;
+    this.#handle = handle;
+    this.#address = address;
   }
 
   /** Where the server listens (the actual port when 0 was asked for). */
-  abstract get address(): SocketEndpoint;
+  get address(): SocketEndpoint {
+    return { ...this.#address };
+  }
 
   /** True once `close()` or `destroy()` was called. */
   get closed(): boolean {
@@ -78,8 +84,15 @@ export abstract class SocketServer<T = unknown> extends EventEmitter implements 
   }
 
   /** Lets the process exit while the server listens (`unref`), or not (`ref`, the default). */
-  abstract ref(): this;
-  abstract unref(): this;
+  ref(): this {
+    this.#handle.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#handle.unref();
+    return this;
+  }
 
   // --- transport hooks --------------------------------------------------
 

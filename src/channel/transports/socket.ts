@@ -23,19 +23,20 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { native } from '../../binding/native.js';
-import { AuthError, ProtocolError, systemError, typeError, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from '../../errors.js';
+import { AuthError, ProtocolError, systemError, typeError, validateBoolean, validateInteger, validateOptions } from '../../errors.js';
 import { validateMaxMessageSize, waitFor, type ChannelOptions, type Wait } from '../base-channel.js';
 import { resolveCodec } from '../codec.js';
 import { StreamChannel, type StreamChannelInit } from '../stream-channel.js';
 import {
-  DEFAULT_HANDSHAKE_TIMEOUT,
   NONCE_SIZE,
   PROOF_SIZE,
   TCP_TRAITS,
   UNIX_TRAITS,
   authRequired,
   backoff,
+  checkListenHost,
   checkSignal,
+  connectPolicy,
   displayPath,
   hmac,
   innerWait,
@@ -45,7 +46,7 @@ import {
   retriable,
   sameProof,
   sleep,
-  validateRetry,
+  validateHandshakeTimeout,
   validateTarget,
   type RetryOptions,
   type SocketEndpoint,
@@ -423,7 +424,6 @@ async function bindUnix(target: Extract<Target, { kind: 'unix' }>, mode: number,
 class StreamServer<T> extends SocketServer<T> {
   readonly #server: Server;
   readonly #target: Target;
-  readonly #address: SocketEndpoint;
   readonly #key: Buffer | undefined;
   readonly #codec: StreamChannelInit<T>['codec'];
   readonly #maxMessageSize: number;
@@ -433,10 +433,9 @@ class StreamServer<T> extends SocketServer<T> {
   #closed: Promise<void> | undefined;
 
   constructor(server: Server, target: Target, address: SocketEndpoint, owned: OwnedFile | undefined, key: Buffer | undefined, codec: StreamChannelInit<T>['codec'], maxMessageSize: number, handshakeTimeout: number) {
-    super(target.kind === 'unix' ? UNIX_TRAITS : TCP_TRAITS);
+    super(target.kind === 'unix' ? UNIX_TRAITS : TCP_TRAITS, server, address);
     this.#server = server;
     this.#target = target;
-    this.#address = address;
     this.#owned = owned;
     this.#key = key;
     this.#codec = codec;
@@ -444,20 +443,6 @@ class StreamServer<T> extends SocketServer<T> {
     this.#handshakeTimeout = handshakeTimeout;
     server.on('connection', (sock: NetSocket) => this.#onConnection(sock));
     server.on('error', (err) => this._error(err));
-  }
-
-  get address(): SocketEndpoint {
-    return { ...this.#address };
-  }
-
-  ref(): this {
-    this.#server.ref();
-    return this;
-  }
-
-  unref(): this {
-    this.#server.unref();
-    return this;
   }
 
   #onConnection(sock: NetSocket): void {
@@ -508,11 +493,11 @@ async function listenStream<T>(target: Target, opts: Partial<SocketListenOptions
   const key = resolveAuthKey(opts.authKey, 'options.authKey');
   const codec = resolveCodec<T>(opts.codec, 'structured');
   const maxMessageSize = validateMaxMessageSize(opts.maxMessageSize, 2 ** 32 - 1);
-  const handshakeTimeout = opts.handshakeTimeout === undefined ? DEFAULT_HANDSHAKE_TIMEOUT : validateTimeout(opts.handshakeTimeout, 'options.handshakeTimeout');
+  const handshakeTimeout = validateHandshakeTimeout(opts.handshakeTimeout);
   const backlog = opts.backlog === undefined ? 511 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
   if (target.kind !== 'unix') {
     if (opts.mode !== undefined || opts.replaceStale !== undefined) throw typeError('ERR_INVALID_ARG_VALUE', `'mode' and 'replaceStale' go with a Unix socket 'path'`);
-    if (key === undefined && target.host !== 'localhost' && !isLoopback(target.host)) throw authRequired(target.label, target.host);
+    checkListenHost(key, target.label, target.host);
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -581,11 +566,8 @@ async function connectStream<T>(target: Target, opts: Partial<SocketConnectOptio
   const key = resolveAuthKey(opts.authKey, 'options.authKey');
   const codec = resolveCodec<T>(opts.codec, 'structured');
   const maxMessageSize = validateMaxMessageSize(opts.maxMessageSize, 2 ** 32 - 1);
-  const retry = validateRetry(opts.retry, 'options.retry');
-  const timeout = validateTimeout(opts.timeout);
-  const signal = validateSignal(opts.signal);
-  const handshakeTimeout = opts.handshakeTimeout === undefined ? DEFAULT_HANDSHAKE_TIMEOUT : validateTimeout(opts.handshakeTimeout, 'options.handshakeTimeout');
-  const wait = makeWait(timeout, signal, `a connection to ${target.label}`);
+  const { retry, signal, wait } = connectPolicy(opts, target.label);
+  const handshakeTimeout = validateHandshakeTimeout(opts.handshakeTimeout);
   checkSignal(signal);
   for (let failures = 0; ; ) {
     let sock: NetSocket | undefined;

@@ -30,27 +30,27 @@
 import { createSocket, type RemoteInfo, type Socket as DgramSocket } from 'node:dgram';
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { AuthError, ClosedError, ProtocolError, TimeoutError, systemError, validateSignal, validateTimeout } from '../../errors.js';
+import { AuthError, ClosedError, ProtocolError, TimeoutError, systemError } from '../../errors.js';
 import { InboxChannel, capMaxMessageSize, validateMaxMessageSize, waitFor, type BaseChannelInit, type ChannelOptions, type TypeSelector, type Wait } from '../base-channel.js';
 import { resolveCodec, type Codec } from '../codec.js';
 import type { Frame } from '../framing.js';
 import type { ChannelStats } from '../channel.js';
 import {
-  DEFAULT_HANDSHAKE_TIMEOUT,
   NONCE_SIZE,
   UDP_TRAITS,
   authRequired,
   backoff,
+  checkListenHost,
   checkSignal,
+  connectPolicy,
   hmac,
   innerWait,
   isLoopback,
-  makeWait,
   resolveAuthKey,
   retriable,
   sameProof,
   sleep,
-  validateRetry,
+  validateHandshakeTimeout,
   type SocketEndpoint,
   type Target,
 } from './socket-common.js';
@@ -684,7 +684,6 @@ interface Established {
 class UdpServer<T> extends SocketServer<T> {
   readonly #socket: DgramSocket;
   readonly #target: Target;
-  readonly #address: SocketEndpoint;
   readonly #key: Buffer | undefined;
   readonly #codec: Codec<T>;
   readonly #maxMessageSize: number;
@@ -695,10 +694,9 @@ class UdpServer<T> extends SocketServer<T> {
   #released: Promise<void> | undefined;
 
   constructor(socket: DgramSocket, target: Target, key: Buffer | undefined, codec: Codec<T>, maxMessageSize: number, handshakeTimeout: number) {
-    super(UDP_TRAITS);
-    this.#socket = socket;
     const a = socket.address();
-    this.#address = endpoint(a.address, a.port, a.family);
+    super(UDP_TRAITS, socket, endpoint(a.address, a.port, a.family));
+    this.#socket = socket;
     this.#target = { ...target, label: `udp ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` };
     this.#key = key;
     this.#codec = codec;
@@ -707,20 +705,6 @@ class UdpServer<T> extends SocketServer<T> {
     this.#capacity = socketBuffer(socket);
     socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     socket.on('error', (err) => this._error(err));
-  }
-
-  get address(): SocketEndpoint {
-    return { ...this.#address };
-  }
-
-  ref(): this {
-    this.#socket.ref();
-    return this;
-  }
-
-  unref(): this {
-    this.#socket.unref();
-    return this;
   }
 
   /** Each connection's share of the socket buffer: half of it, split evenly. */
@@ -867,7 +851,7 @@ function udpCommon<T>(opts: { authKey?: unknown; codec?: unknown; maxMessageSize
       ? limit
       : capMaxMessageSize(validateMaxMessageSize(opts.maxMessageSize), limit, `UDP datagram (${UDP_MAX_DATAGRAM} bytes less the ${key === undefined ? HEADER : HEADER + TAG}-byte header${key === undefined ? '' : ' and tag'})`);
   const codec = resolveCodec<T>(opts.codec, 'structured');
-  const handshakeTimeout = opts.handshakeTimeout === undefined ? DEFAULT_HANDSHAKE_TIMEOUT : validateTimeout(opts.handshakeTimeout, 'options.handshakeTimeout');
+  const handshakeTimeout = validateHandshakeTimeout(opts.handshakeTimeout);
   return { key, codec, maxMessageSize, handshakeTimeout };
 }
 
@@ -875,7 +859,7 @@ function udpCommon<T>(opts: { authKey?: unknown; codec?: unknown; maxMessageSize
 export async function listenUdp<T>(target: Target, opts: Partial<ChannelOptions<T>> & { authKey?: unknown; handshakeTimeout?: unknown }): Promise<SocketServer<T>> {
   if (target.kind === 'unix') throw new TypeError('unreachable');
   const c = udpCommon<T>(opts);
-  if (c.key === undefined && target.host !== 'localhost' && !isLoopback(target.host)) throw authRequired(target.label, target.host);
+  checkListenHost(c.key, target.label, target.host);
   const sock = createSocket({ type: familyOf(target.host), reuseAddr: false });
   try {
     await bindSocket(sock, target.port, target.host);
@@ -956,10 +940,7 @@ export async function connectUdp<T>(
 ): Promise<UdpChannel<T>> {
   if (target.kind === 'unix') throw new TypeError('unreachable');
   const c = udpCommon<T>(opts);
-  const retry = validateRetry(opts.retry, 'options.retry');
-  const timeout = validateTimeout(opts.timeout);
-  const signal = validateSignal(opts.signal);
-  const wait = makeWait(timeout, signal, `a connection to ${target.label}`);
+  const { retry, signal, wait } = connectPolicy(opts, target.label);
   checkSignal(signal);
   const sock = createSocket({ type: familyOf(target.host) });
   // ICMP errors of late handshake datagrams may arrive between attempts; the
