@@ -53,10 +53,9 @@ const ASCII16 = 0x07; // u16 length
 const UTF8_8 = 0x08; // u8 byte length, then UTF-8
 const UTF8_16 = 0x09; // u16 byte length
 const ARRAY = 0x0a; // u8 count, then the elements
-const OBJECT8 = 0x0b; // u8 count, then key (a string value) and value, per property
-const OBJECT16 = 0x0c; // u16 count
-const BYTES = 0x0d; // Uint8Array: u16 length, then the bytes
-const BUFFER = 0x0e; // Buffer: u16 length, then the bytes
+const OBJECT = 0x0b; // u16 count, then key (a string value) and value, per property
+const BYTES = 0x0c; // Uint8Array: u16 length, then the bytes
+const BUFFER = 0x0d; // Buffer: u16 length, then the bytes
 
 /** Longest string hand-encoded (3 bytes per UTF-16 unit at most: fits a u8 length). */
 const SHORT_STRING = 85;
@@ -97,9 +96,11 @@ export function encodeFast(value: unknown): Uint8Array | undefined {
   seenCount = 0;
   try {
     if (!writeValue(value, 0)) return undefined;
+    // A Buffer, like v8.serialize returns: small ones come from Node's pool,
+    // cheaper than an ArrayBuffer of their own.
     const n = pos;
-    const r = new Uint8Array(n);
-    if (n <= 64) for (let i = 0; i < n; i++) r[i] = out[i];
+    const r = Buffer.allocUnsafe(n);
+    if (n <= 64) for (let i = 0; i < n; i++) r[i] = out[i]!;
     else r.set(out.subarray(0, n));
     return r;
   } finally {
@@ -214,15 +215,10 @@ function writeObject(o: object, depth: number): boolean {
     // Own enumerable string keys, integer keys first: the order v8 writes and rebuilds.
     const keys = objectKeys(o);
     const n = keys.length;
-    if (n < 256) {
-      out[pos++] = OBJECT8;
-      out[pos++] = n;
-    } else {
-      if (n > 0xffff) return false;
-      out[pos++] = OBJECT16;
-      out[pos++] = n & 0xff;
-      out[pos++] = n >> 8;
-    }
+    if (n > 0xffff) return false;
+    out[pos++] = OBJECT;
+    out[pos++] = n & 0xff;
+    out[pos++] = n >> 8;
     for (let i = 0; i < n; i++) {
       const k = keys[i]!;
       // Assigning '__proto__' on decode would set the prototype.
@@ -277,6 +273,7 @@ const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // TextDecoder may refuse views of a SharedArrayBuffer: those bytes are copied here first.
 const stringScratch = new Uint8Array(MAX_SIZE);
 const fcc = String.fromCharCode;
+const units: number[] = [];
 
 /** The error for bytes that are not a valid fast-format message. */
 function malformed(what: string): IpcError {
@@ -339,14 +336,12 @@ function readValue(depth: number): unknown {
       for (let i = 0; i < n; i++) a.push(readValue(depth + 1));
       return a;
     }
-    case OBJECT8:
-    case OBJECT16: {
+    case OBJECT: {
       if (depth >= MAX_DEPTH) throw malformed('nested too deep');
-      const n = t === OBJECT8 ? readLength8() : readLength16();
+      const n = readLength16();
       const o: Record<string, unknown> = {};
       for (let i = 0; i < n; i++) {
-        if (at >= end) throw malformed('cut off');
-        const k = readString(src[at++]);
+        const k = readKey();
         if (k === '__proto__') throw malformed("a '__proto__' key");
         o[k] = readValue(depth + 1);
       }
@@ -382,6 +377,34 @@ function readLength16(): number {
   return n;
 }
 
+/**
+ * Recently decoded short ASCII keys, by a hash of their bytes: the same key
+ * comes back as the same string, which V8 has already internalized, so adding
+ * the property is cheap.
+ */
+const keyCache: (string | undefined)[] = new Array<string | undefined>(4096).fill(undefined);
+
+function readKey(): string {
+  if (at + 2 > end) throw malformed('cut off');
+  const s = src;
+  const n = s[at + 1]!;
+  if (s[at] !== ASCII8 || n === 0 || n > 16 || at + 2 + n > end) return readString(s[at++]!);
+  const p = at + 2;
+  let h = n;
+  for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + s[p + i]!) | 0;
+  const slot = h & 4095;
+  const cached = keyCache[slot];
+  at = p + n;
+  if (cached !== undefined && cached.length === n) {
+    let i = 0;
+    while (i < n && cached.charCodeAt(i) === s[p + i]) i++;
+    if (i === n) return cached;
+  }
+  const k = ascii(s, p, n);
+  keyCache[slot] = k;
+  return k;
+}
+
 function readString(t: number): string {
   let n: number;
   if (t === ASCII8 || t === UTF8_8) n = readLength8();
@@ -392,8 +415,13 @@ function readString(t: number): string {
   at += n;
   if (n === 0) return '';
   const s = src;
-  // Short ASCII by hand: cheaper than a TextDecoder call.
-  if ((t === ASCII8 || t === ASCII16) && n <= 32) return ascii(s, p, n);
+  // Short strings by hand: cheaper than a TextDecoder call.
+  if (t === ASCII8 || t === ASCII16) {
+    if (n <= 32) return ascii(s, p, n);
+  } else if (n <= 64) {
+    const r = utf8(s, p, n);
+    if (r !== undefined) return r;
+  }
   const view = s.subarray(p, p + n);
   if (!(s.buffer instanceof SharedArrayBuffer)) return textDecoder.decode(view);
   stringScratch.set(view);
@@ -422,4 +450,41 @@ function ascii(s: Uint8Array, p: number, n: number): string {
     default:
       return ascii(s, p, 8) + ascii(s, p + 8, n - 8);
   }
+}
+
+/**
+ * `n` bytes of UTF-8 at `s[p]`, or undefined when they are not well-formed
+ * (only a corrupt or hostile message; TextDecoder then decides).
+ */
+function utf8(s: Uint8Array, p: number, n: number): string | undefined {
+  const u = units;
+  const e = p + n;
+  let k = 0;
+  while (p < e) {
+    const b = s[p++]!;
+    if (b < 0x80) {
+      u[k++] = b;
+    } else if (b >= 0xc2 && b < 0xe0) {
+      if (p >= e || (s[p]! & 0xc0) !== 0x80) return undefined;
+      u[k++] = ((b & 0x1f) << 6) | (s[p++]! & 0x3f);
+    } else if (b >= 0xe0 && b < 0xf0) {
+      if (p + 1 >= e || (s[p]! & 0xc0) !== 0x80 || (s[p + 1]! & 0xc0) !== 0x80) return undefined;
+      const c = ((b & 0x0f) << 12) | ((s[p]! & 0x3f) << 6) | (s[p + 1]! & 0x3f);
+      // Overlong, or an encoded surrogate.
+      if (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)) return undefined;
+      u[k++] = c;
+      p += 2;
+    } else if (b >= 0xf0 && b < 0xf5) {
+      if (p + 2 >= e || (s[p]! & 0xc0) !== 0x80 || (s[p + 1]! & 0xc0) !== 0x80 || (s[p + 2]! & 0xc0) !== 0x80) return undefined;
+      const c = ((b & 0x07) << 18) | ((s[p]! & 0x3f) << 12) | ((s[p + 1]! & 0x3f) << 6) | (s[p + 2]! & 0x3f);
+      if (c < 0x10000 || c > 0x10ffff) return undefined;
+      u[k++] = 0xd800 + ((c - 0x10000) >> 10);
+      u[k++] = 0xdc00 + ((c - 0x10000) & 0x3ff);
+      p += 3;
+    } else {
+      return undefined;
+    }
+  }
+  u.length = k;
+  return fcc.apply(null, u);
 }
