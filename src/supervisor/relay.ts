@@ -16,8 +16,8 @@
  *
  * @internal
  */
-import { deserialize, serialize } from 'node:v8';
 import type { Channel, Message } from '../channel/channel.js';
+import { structured } from '../channel/codec.js';
 import { ClosedError } from '../errors.js';
 import { CALL, CANCEL, ERROR, RESULT, defaultMessageTypes } from '../rpc/protocol.js';
 import { serializeError } from '../rpc/remote-error.js';
@@ -50,7 +50,7 @@ export function newLink(client: string, role: string, target: string, atClient: 
 
 function rpcMessage(bytes: Uint8Array): unknown[] | undefined {
   try {
-    const m = deserialize(bytes);
+    const m = structured.decode(bytes);
     return Array.isArray(m) && typeof m[1] === 'number' ? m : undefined;
   } catch {
     return undefined;
@@ -110,7 +110,7 @@ export class Relay {
       link.queue.length = 0;
       const end = link.targetReady ? link.targetEnd : undefined;
       for (const callId of link.pending) {
-        end?.send(serialize([CANCEL, callId, 'closed']), { type: defaultMessageTypes.request }).catch(() => {});
+        end?.send(structured.encode([CANCEL, callId, 'closed']), { type: defaultMessageTypes.request }).catch(() => {});
       }
       link.pending.clear();
     }
@@ -128,7 +128,7 @@ export class Relay {
 
   #fail(link: Link, callId: number, message: string): void {
     const wire = serializeError(new ClosedError(message));
-    link.clientEnd?.send(serialize([ERROR, callId, wire]), { type: defaultMessageTypes.response }).catch(() => {});
+    link.clientEnd?.send(structured.encode([ERROR, callId, wire]), { type: defaultMessageTypes.response }).catch(() => {});
   }
 
   async #pump(end: Channel<Uint8Array>, current: () => boolean, forward: (m: Message<Uint8Array>) => Promise<void>): Promise<void> {
