@@ -9,7 +9,7 @@
  * - A message is published by a sequentially consistent store after its
  *   bytes are written, so a reader never sees a torn one.
  * - An idle async receiver first looks at the ring once per event-loop turn
- *   for an adaptive budget (20 to 250 µs: the loop keeps running), then parks
+ *   for an adaptive budget (20 µs to 1 ms: the loop keeps running), then parks
  *   on its event loop's doorbell (src/native/bell.cc), which the next sender
  *   rings with one datagram. The `*Sync` forms, and senders waiting for
  *   room, spin briefly and then sleep on a futex word (futex(2), or the
@@ -164,10 +164,10 @@ const SPIN_MAX_ASYNC_MS = 0.1;
 const SPIN_MAX_SYNC_MS = 1;
 /** Budgets of polling once per event-loop turn before parking, in ms (the event loop keeps running), and how often a miss-prone handle probes with the largest. */
 const POLL_MIN_MS = 0.02;
-const POLL_MAX_MS = 0.25;
+const POLL_MAX_MS = 1;
 const POLL_PROBE_EVERY = 8;
 /** A poll turn longer than this (ms) ends the polling. */
-const POLL_TURN_MAX_MS = 0.05;
+const POLL_TURN_MAX_MS = 0.5;
 
 /** Calls `check` until it is true or `ms` pass; true when it became true. */
 function spin(check: () => boolean, ms: number): boolean {
@@ -958,7 +958,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     }
   }
 
-  #pollBudget = POLL_MIN_MS;
+  #pollBudget = POLL_MAX_MS;
   #pollMisses = 0;
 
   /**
@@ -969,8 +969,10 @@ export class ShmRing<T = unknown> implements Channel<T> {
    * registration and no wake-up, while the loop keeps serving everything
    * else. Then it parks on the doorbell (or futex) until a sender rings.
    *
-   * The budget follows how soon records came: a few times the last wait that
-   * found one, halved by each wait that found none. When a peer answers
+   * The budget follows how soon records came: at least a few times the last
+   * wait that found one, halved by each wait that found none after the first
+   * such in a row (one miss is often just the peer waking up from parking, and
+   * shrinking then would make this side park too). When a peer answers
    * late (it parked too, or the CPUs are busy) polling only burns time, so
    * the budget stays small; every few misses one long poll checks whether the
    * peer got fast again (two parked peers would otherwise keep each other slow).
@@ -999,7 +1001,8 @@ export class ShmRing<T = unknown> implements Channel<T> {
       return;
     }
     this.#pollMisses = probe ? 0 : this.#pollMisses + 1;
-    this.#pollBudget = Math.max(POLL_MIN_MS, this.#pollBudget / 2);
+    // One miss is often the peer's own wake-up from parking: shrink from the second in a row.
+    if (this.#pollMisses >= 2) this.#pollBudget = Math.max(POLL_MIN_MS, this.#pollBudget / 2);
     drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
     await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
   }
