@@ -118,12 +118,18 @@ async function rpcCase(): Promise<Record<string, number>> {
   }
   try {
     for (let i = 0; i < 500; i++) await call(i);
-    // One call at a time: the round-trip latency.
+    // One call at a time: the round-trip latency (mean, and the distribution:
+    // a call whose peer had parked pays that peer's wake-up).
+    const each = new Float64Array(calls);
     let t0 = performance.now();
     for (let i = 0; i < calls; i++) {
+      const s = performance.now();
       if ((await call(i)) !== i) throw new Error('wrong reply');
+      each[i] = performance.now() - s;
     }
     const seqSeconds = (performance.now() - t0) / 1000;
+    each.sort();
+    const pct = (q: number): number => each[Math.min(calls - 1, Math.floor(calls * q))]! * 1000;
     // `inFlight` calls at a time: the throughput when callers do not wait for each other.
     // (fork IPC has no ids, so its replies are matched in order: each call gets the next reply.)
     t0 = performance.now();
@@ -136,7 +142,7 @@ async function rpcCase(): Promise<Record<string, number>> {
     };
     await Promise.all(Array.from({ length: params.inFlight }, lane));
     const parSeconds = (performance.now() - t0) / 1000;
-    return { callsPerSecond: calls / seqSeconds, usPerCall: (seqSeconds * 1e6) / calls, pipelinedCallsPerSecond: calls / parSeconds };
+    return { callsPerSecond: calls / seqSeconds, usPerCall: (seqSeconds * 1e6) / calls, p50Us: pct(0.5), p99Us: pct(0.99), pipelinedCallsPerSecond: calls / parSeconds };
   } finally {
     await cleanup();
   }

@@ -204,13 +204,17 @@ const rpc = results.filter((x) => x.kind === 'rpc');
 if (rpc.length > 0) {
   const fork = byId.get('rpc/fork')?.median;
   lines.push(``, `RPC round trips of a trivial call (echo of a number), ${params.calls} per trial`);
-  lines.push(`${'implementation'.padEnd(50)} ${'calls/s'.padStart(10)} ${'µs/call'.padStart(9)} ${'vs fork'.padStart(8)} ${`${params.inFlight} in flight`.padStart(14)} ${'vs fork'.padStart(8)}`);
+  lines.push(`${'implementation'.padEnd(50)} ${'calls/s'.padStart(10)} ${'µs/call'.padStart(9)} ${'vs fork'.padStart(8)} ${'p50 µs'.padStart(8)} ${'vs fork'.padStart(8)} ${'p99 µs'.padStart(8)} ${`${params.inFlight} in flight`.padStart(14)} ${'vs fork'.padStart(8)}`);
   for (const r of rpc) {
     const m = r.median;
+    // Latency ratios: the fork figure over ours (2x = half the time).
+    const faster = (ours: number | undefined, base: number | undefined): string => (ours !== undefined && base !== undefined ? ratio(base, ours) : '-');
     lines.push(
-      `${r.label.padEnd(50)} ${fmt(m.callsPerSecond).padStart(10)} ${fmt(m.usPerCall).padStart(9)} ${ratio(m.callsPerSecond, fork?.callsPerSecond).padStart(8)} ${fmt(m.pipelinedCallsPerSecond).padStart(14)} ${ratio(m.pipelinedCallsPerSecond, fork?.pipelinedCallsPerSecond).padStart(8)}`,
+      `${r.label.padEnd(50)} ${fmt(m.callsPerSecond).padStart(10)} ${fmt(m.usPerCall).padStart(9)} ${ratio(m.callsPerSecond, fork?.callsPerSecond).padStart(8)} ${fmt(m.p50Us).padStart(8)} ${faster(m.p50Us, fork?.p50Us).padStart(8)} ${fmt(m.p99Us).padStart(8)} ${fmt(m.pipelinedCallsPerSecond).padStart(14)} ${ratio(m.pipelinedCallsPerSecond, fork?.pipelinedCallsPerSecond).padStart(8)}`,
     );
   }
+  const p50VsFork = (fork?.p50Us ?? NaN) / (byId.get('rpc/ring')?.median.p50Us ?? NaN);
+  if (Number.isFinite(p50VsFork)) lines.push(`target: RPC over ring >= 10x child_process IPC (round-trip p50): ${p50VsFork.toFixed(2)}x, ${p50VsFork >= 10 ? 'PASS' : 'MISS'}`);
   const ringVsFork = (byId.get('rpc/ring')?.median.pipelinedCallsPerSecond ?? NaN) / (fork?.pipelinedCallsPerSecond ?? NaN);
   if (Number.isFinite(ringVsFork)) lines.push(`target: RPC over ring >= 10x child_process IPC (pipelined): ${ringVsFork.toFixed(2)}x, ${ringVsFork >= 10 ? 'PASS' : 'MISS'}`);
 }
