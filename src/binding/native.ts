@@ -73,8 +73,8 @@ export interface NativeAddon {
   futexSetCallback(callback: (ids: number[]) => void): void;
 
   // bell.cc (this environment's doorbell: an autobound abstract datagram socket the event loop polls)
-  /** Opens the doorbell once (later calls return the same id); `callback` gets the tokens rung. Unreferenced at first. */
-  bellOpen(callback: (tokens: number[]) => void): number;
+  /** Opens the doorbell once (later calls return the same id); `callback` gets the tokens rung, or null once if the socket fails. Unreferenced at first. */
+  bellOpen(callback: (tokens: number[] | null) => void): number;
   /** Whether the doorbell keeps the event loop alive. */
   bellRef(on: boolean): void;
   /** Rings doorbell `id` with `token`: 0, or an errno (ECONNREFUSED: gone; EAGAIN: its queue is full). */

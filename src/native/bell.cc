@@ -78,23 +78,29 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
   Local<Function> fn = bell->callback.Get(isolate);
   Local<Context> context = fn->GetCreationContextChecked();
   Context::Scope context_scope(context);
+  if (status < 0) {
+    // A broken socket would report itself on every turn: stop, and tell
+    // JavaScript (null), which wakes its waiters and stops using the doorbell.
+    uv_poll_stop(handle);
+    Local<Value> argv[] = {v8::Null(isolate)};
+    node::MakeCallback(isolate, context->Global(), fn, 1, argv, {0, 0});
+    return;
+  }
   // Drain everything queued: tokens, in arrival order.
   Local<v8::Array> tokens = v8::Array::New(isolate);
   uint32_t n = 0;
-  if (status == 0) {
-    for (;;) {
-      int32_t token;
-      ssize_t r = recv(bell->fd, &token, sizeof(token), MSG_DONTWAIT);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (r != sizeof(token)) continue;  // not one of ours
-      tokens->Set(context, n++, Number::New(isolate, token)).Check();
-      if (n >= 4096) break;  // let the loop breathe; level-triggered, it comes back
+  for (;;) {
+    int32_t token;
+    ssize_t r = recv(bell->fd, &token, sizeof(token), MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
     }
+    if (r != sizeof(token)) continue;  // not one of ours
+    tokens->Set(context, n++, Number::New(isolate, token)).Check();
+    if (n >= 4096) break;  // let the loop breathe; level-triggered, it comes back
   }
-  if (n == 0 && status == 0) return;
+  if (n == 0) return;
   Local<Value> argv[] = {tokens};
   node::MakeCallback(isolate, context->Global(), fn, 1, argv, {0, 0});
 }

@@ -21,8 +21,10 @@ let id = -1;
 let nextToken = 0;
 let overflowAt = 10;
 
-function onTokens(tokens: number[]): void {
-  if (tokens.length >= overflowAt) {
+function onTokens(tokens: number[] | null): void {
+  // null: the socket failed. Waiters look again and, from now on, wait on futexes.
+  if (tokens === null) id = -2;
+  if (tokens === null || tokens.length >= overflowAt) {
     for (const w of [...waiters.values()]) w(true);
     return;
   }
