@@ -30,10 +30,12 @@
  * @internal
  */
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { native } from '../binding/native.js';
 import { BusyError } from '../errors.js';
 import {
   C_LAST_PID,
+  BELL_UNREACHABLE,
   E_ARMED,
   E_BELL,
   E_BELL_TOKEN,
@@ -56,6 +58,7 @@ import {
 import { bellId, ringBell } from '../sync/bell.js';
 
 const { futexWake } = native;
+const { ECONNREFUSED } = constants.errno;
 const { tid: ownTid } = native.threadInfo();
 
 /**
@@ -304,7 +307,10 @@ export abstract class RingEngine {
       const e = entryIndex(g, true, j);
       if (Atomics.load(i32, e + E_ARMED) === 0 || Atomics.exchange(i32, e + E_ARMED, 0) === 0) continue;
       const bell = Atomics.load(i32, e + E_BELL) - 1;
-      if (bell >= 0) ringBell(bell, Atomics.load(i32, e + E_BELL_TOKEN));
+      // Refused: no such doorbell seen from here (the receiver is in another
+      // network namespace, or gone). It then waits on the futex from its next
+      // wait on (this one ends at its liveness slice).
+      if (bell >= 0 && ringBell(bell, Atomics.load(i32, e + E_BELL_TOKEN)) === ECONNREFUSED) Atomics.store(i32, e + E_BELL, BELL_UNREACHABLE);
     }
   }
 
@@ -317,8 +323,8 @@ export abstract class RingEngine {
   arm(token: number): boolean {
     const e = this.receiver;
     const bell = bellId();
-    if (e < 0 || bell < 0) return false;
     const i32 = this.i32;
+    if (e < 0 || bell < 0 || Atomics.load(i32, e + E_BELL) === BELL_UNREACHABLE) return false;
     Atomics.store(i32, e + E_BELL, bell + 1);
     Atomics.store(i32, e + E_BELL_TOKEN, token);
     Atomics.store(i32, e + E_ARMED, 1);

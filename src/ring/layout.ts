@@ -85,11 +85,12 @@ export const E_STATE = 3;
 export const E_POS = 4;
 /** MPMC sender: slots of the claim. */
 export const E_SPAN = 5;
-/** Receiver: doorbell id + 1 (0: none), the token to ring it with, and 1 while armed. */
+/** Receiver: doorbell id + 1 (0: none; BELL_UNREACHABLE: senders cannot reach it), the token to ring it with, and 1 while armed. */
 export const E_BELL = 6;
 export const E_BELL_TOKEN = 7;
 export const E_ARMED = 8;
 
+export const BELL_UNREACHABLE = -1;
 export const WAIT_FUTEX = 1;
 export const WAIT_BELL = 2;
 

@@ -79,7 +79,7 @@ export function waitBell(token: number, ms: number, signal: AbortSignal | undefi
   });
 }
 
-/** Rings doorbell `bell` with `token`; a doorbell that is gone or full is not an error. @internal */
-export function ringBell(bell: number, token: number): void {
-  native.bellRing(bell, token);
+/** Rings doorbell `bell` with `token`: 0, or the errno (ECONNREFUSED: nobody holds it, as seen from this network namespace). @internal */
+export function ringBell(bell: number, token: number): number {
+  return native.bellRing(bell, token);
 }
