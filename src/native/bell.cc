@@ -26,16 +26,9 @@
 
 namespace multiproc {
 
-using v8::Context;
-using v8::External;
-using v8::Function;
 using v8::FunctionCallbackInfo;
-using v8::Global;
-using v8::HandleScope;
 using v8::Isolate;
 using v8::Local;
-using v8::Number;
-using v8::Object;
 using v8::Value;
 
 namespace {
@@ -48,7 +41,7 @@ struct Bell {
   int id = -1;
   uv_poll_t handle;
   bool open = false;
-  Global<Function> callback;
+  v8::Global<v8::Function> callback;
 };
 
 // One unbound socket per process sends every ring; sendto(2) on it is
@@ -73,11 +66,11 @@ socklen_t AddressOf(int id, struct sockaddr_un* addr) {
 void OnReadable(uv_poll_t* handle, int status, int events) {
   Bell* bell = static_cast<Bell*>(handle->data);
   Isolate* isolate = bell->isolate;
-  HandleScope scope(isolate);
+  v8::HandleScope scope(isolate);
   if (bell->callback.IsEmpty()) return;
-  Local<Function> fn = bell->callback.Get(isolate);
-  Local<Context> context = fn->GetCreationContextChecked();
-  Context::Scope context_scope(context);
+  Local<v8::Function> fn = bell->callback.Get(isolate);
+  Local<v8::Context> context = fn->GetCreationContextChecked();
+  v8::Context::Scope context_scope(context);
   if (status < 0) {
     // A broken socket would report itself on every turn: stop, and tell
     // JavaScript (null), which wakes its waiters and stops using the doorbell.
@@ -97,7 +90,7 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
       break;
     }
     if (r != sizeof(token)) continue;  // not one of ours
-    tokens->Set(context, n++, Number::New(isolate, token)).Check();
+    tokens->Set(context, n++, v8::Number::New(isolate, token)).Check();
     if (n >= 4096) break;  // let the loop breathe; level-triggered, it comes back
   }
   if (n == 0) return;
@@ -121,7 +114,7 @@ void Cleanup(void* arg) {
 }
 
 Bell* GetBell(const FunctionCallbackInfo<Value>& args) {
-  return static_cast<Bell*>(args.Data().As<External>()->Value());
+  return static_cast<Bell*>(args.Data().As<v8::External>()->Value());
 }
 
 // bellOpen(callback(tokens)) -> id (the autobound name as a number). Opens
@@ -168,7 +161,7 @@ void Open(const FunctionCallbackInfo<Value>& args) {
   bell->fd = fd;
   bell->id = static_cast<int>(id);
   bell->open = true;
-  bell->callback.Reset(isolate, args[0].As<Function>());
+  bell->callback.Reset(isolate, args[0].As<v8::Function>());
   args.GetReturnValue().Set(bell->id);
 }
 
@@ -205,12 +198,12 @@ void Ring(const FunctionCallbackInfo<Value>& args) {
 
 }  // namespace
 
-void InitBell(Local<Context> context, Local<Object> exports) {
+void InitBell(Local<v8::Context> context, Local<v8::Object> exports) {
   Isolate* isolate = context->GetIsolate();
   Bell* bell = new Bell();
   bell->isolate = isolate;
   node::AddEnvironmentCleanupHook(isolate, Cleanup, bell);
-  Local<External> data = External::New(isolate, bell);
+  Local<v8::External> data = v8::External::New(isolate, bell);
   SetMethod(context, exports, "bellOpen", Open, data);
   SetMethod(context, exports, "bellRef", Ref, data);
   SetMethod(context, exports, "bellRing", Ring, data);
