@@ -128,6 +128,12 @@ export interface Adapter {
   partner(spec: TrialSpec): Promise<Endpoint>;
 }
 
+/** The messages of the rows that carry bytes: `size` bytes of 'x', and a 1-byte ack. */
+export const BYTE_MESSAGES = {
+  payload: (size: number): Uint8Array => new Uint8Array(size).fill(120),
+  ack: (): Uint8Array => new Uint8Array(1),
+};
+
 export const peerPath = fileURLToPath(new URL('./peer.js', import.meta.url));
 
 /** Starts `node peer.js partner <spec>`; extra stdio entries are appended after 0-2. */

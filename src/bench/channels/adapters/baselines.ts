@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker, parentPort } from 'node:worker_threads';
-import { childExit, Inbox, peerPath, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
+import { BYTE_MESSAGES, childExit, Inbox, peerPath, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
 
 function processSender(send: (m: unknown, cb: (err: Error | null) => void) => boolean): (m: unknown) => void | Promise<void> {
   // child.send() queues without limit; when it says the backlog is over its
@@ -78,8 +78,7 @@ const worker: Adapter = {
   group: 'baseline',
   traits: { mechanism: 'worker', medium: 'memory', unit: 'message', direction: 'two-way', scope: 'same-process', use: 'threads of one process: no isolation from crashes, shared heap limits' },
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec) {
     const w = new Worker(peerPath, { workerData: { role: 'partner', spec }, stdout: false, stderr: false });
     const exit = new Promise<void>((resolve, reject) => {

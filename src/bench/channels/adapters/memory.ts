@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { Condition, MemoryMap, Mutex, SharedMemory } from '../../../index.js';
-import { startPartner, type Adapter, type BenchTraits, type Endpoint, type TrialSpec } from '../common.js';
+import { BYTE_MESSAGES, startPartner, type Adapter, type BenchTraits, type Endpoint, type TrialSpec } from '../common.js';
 
 // Per direction: Mutex at 0 (64 B), Conditions at 64 and 96 (32 B each), full and length words at 128, data at 160.
 const HEADER = 160;
@@ -92,8 +92,7 @@ export const sharedMemoryMutex: Adapter = {
   group: 'ours',
   traits: sharedTraits,
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec: TrialSpec) {
     const shm = SharedMemory.create(spec.name, 2 * regionSize(spec.size));
     const { child, exit } = startPartner(spec);
@@ -120,8 +119,7 @@ export const memoryMapMutex: Adapter = {
     use: 'state in a file that every process maps: survives restarts, read without copying',
   },
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec) {
     const map = MemoryMap.create(mapPath(spec), 2 * regionSize(spec.size));
     const { child, exit } = startPartner(spec);

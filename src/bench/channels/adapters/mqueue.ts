@@ -3,7 +3,7 @@
  * opens it: with one queue the driver could receive its own message).
  */
 import { MessageQueue, type MessageQueueBackend } from '../../../index.js';
-import { fastSend, startPartner, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
+import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
 
 /** The names a trial's queues get, for cleanup by the runner. */
 export function queueNames(spec: Pick<TrialSpec, 'name'>): string[] {
@@ -23,8 +23,7 @@ function mqAdapter(backend: MessageQueueBackend): Adapter {
     label: `MessageQueue backend '${backend}' (two queues)`,
     group: 'ours',
     maxSize: () => limitFor(backend),
-    payload: (size) => new Uint8Array(size).fill(120),
-    ack: () => new Uint8Array(1),
+    ...BYTE_MESSAGES,
     async driver(spec) {
       const [ab, ba] = queueNames(spec) as [string, string];
       const opts = (): Parameters<typeof MessageQueue.create<Uint8Array>>[1] => {

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { NamedPipe, Pipe } from '../../../index.js';
-import { fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 const options = (size: number) => ({ codec: 'raw' as const, maxMessageSize: Math.max(size, 16) });
 
@@ -14,8 +14,7 @@ export const pipe: Adapter = {
   group: 'ours',
   family: 'pipe',
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec) {
     const pipes = Pipe.duplex();
     const { child, exit } = startPartner(spec, [...pipes.childEnd('b')] as never[]);
@@ -37,8 +36,7 @@ export const fifo: Adapter = {
   group: 'ours',
   family: 'pipe',
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec) {
     const [abPath, baPath] = fifoPaths(spec.dir);
     const ab = NamedPipe.create(abPath);

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { FileChannel, ShmRing } from '../../../index.js';
-import { fastSend, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
 
 const RING_CAPACITY = 4 << 20;
 const RING_MAX_CAPACITY = 1 << 30;
@@ -21,6 +21,27 @@ function ringCapacity(size: number): number {
   return c;
 }
 
+
+type RingDuplex = ReturnType<typeof ShmRing.createDuplex<Uint8Array>>;
+
+/** A row over a ShmRing duplex of raw bytes; `endpoint` says which calls it uses. */
+function ringAdapter(row: Pick<Adapter, 'id' | 'label' | 'diagnostic'>, endpoint: (duplex: RingDuplex) => Endpoint): Adapter {
+  return {
+    ...row,
+    group: 'ours',
+    family: 'ring',
+    maxSize: () => RING_MAX_CAPACITY - 16,
+    ...BYTE_MESSAGES,
+    async driver(spec) {
+      const duplex = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: ringCapacity(spec.size), codec: 'raw' });
+      const { child, exit } = startPartner(spec);
+      return { ep: endpoint(duplex), partnerExit: exit, kill: () => child.kill('SIGKILL') };
+    },
+    async partner(spec) {
+      return endpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }));
+    },
+  };
+}
 
 function ringEndpoint(ch: ShmRingDuplexLike): Endpoint {
   return {
@@ -49,24 +70,10 @@ interface ShmRingDuplexLike {
   close(): Promise<void>;
 }
 
-export const shmRing: Adapter = {
-  id: 'shmring',
-  label: 'ShmRing.createDuplex (two SPSC rings of 4 MiB, or 16 messages when larger)',
-  group: 'ours',
-  family: 'ring',
-  maxSize: () => RING_MAX_CAPACITY - 16,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
-  async driver(spec) {
-    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: ringCapacity(spec.size), codec: 'raw' });
-    const { child, exit } = startPartner(spec);
-    return { ep: ringEndpoint(ch as unknown as ShmRingDuplexLike), partnerExit: exit, kill: () => child.kill('SIGKILL') };
-  },
-  async partner(spec) {
-    const ch = ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' });
-    return ringEndpoint(ch as unknown as ShmRingDuplexLike);
-  },
-};
+export const shmRing = ringAdapter(
+  { id: 'shmring', label: 'ShmRing.createDuplex (two SPSC rings of 4 MiB, or 16 messages when larger)' },
+  (duplex) => ringEndpoint(duplex as unknown as ShmRingDuplexLike),
+);
 
 interface SyncRing {
   trySend(m: Uint8Array): boolean;
@@ -94,24 +101,10 @@ function syncEndpoint(duplex: { sender: unknown; receiver: unknown; close(): Pro
   };
 }
 
-export const shmRingSync: Adapter = {
-  id: 'shmring-sync',
-  label: 'diagnostic: ShmRing with receiveSync/sendSync on both sides (blocks the thread)',
-  group: 'ours',
-  diagnostic: true,
-  family: 'ring',
-  maxSize: () => RING_MAX_CAPACITY - 16,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
-  async driver(spec) {
-    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: ringCapacity(spec.size), codec: 'raw' });
-    const { child, exit } = startPartner(spec);
-    return { ep: syncEndpoint(ch), partnerExit: exit, kill: () => child.kill('SIGKILL') };
-  },
-  async partner(spec) {
-    return syncEndpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }));
-  },
-};
+export const shmRingSync = ringAdapter(
+  { id: 'shmring-sync', label: 'diagnostic: ShmRing with receiveSync/sendSync on both sides (blocks the thread)', diagnostic: true },
+  syncEndpoint,
+);
 
 interface ViewRing {
   tryReserve(n: number): Uint8Array | undefined;
@@ -165,23 +158,10 @@ function viewEndpoint(duplex: { sender: unknown; receiver: unknown; traits?: Ben
   };
 }
 
-export const shmRingView: Adapter = {
-  id: 'shmring-view',
-  label: 'ShmRing zero-copy: tryReserve/commit and receiveView/release, the receiver copying into one reused buffer',
-  group: 'ours',
-  family: 'ring',
-  maxSize: () => RING_MAX_CAPACITY - 16,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
-  async driver(spec) {
-    const ch = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: ringCapacity(spec.size), codec: 'raw' });
-    const { child, exit } = startPartner(spec);
-    return { ep: viewEndpoint(ch), partnerExit: exit, kill: () => child.kill('SIGKILL') };
-  },
-  async partner(spec) {
-    return viewEndpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }));
-  },
-};
+export const shmRingView = ringAdapter(
+  { id: 'shmring-view', label: 'ShmRing zero-copy: tryReserve/commit and receiveView/release, the receiver copying into one reused buffer' },
+  viewEndpoint,
+);
 
 const files = (dir: string): [string, string] => [path.join(dir, 'ab.mpc'), path.join(dir, 'ba.mpc')];
 
@@ -202,8 +182,7 @@ export const fileChannel: Adapter = {
   label: 'FileChannel (two files, one per direction)',
   group: 'ours',
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec) {
     const [ab, ba] = files(spec.dir);
     const opts = { codec: 'raw' as const, maxMessageSize: Math.max(spec.size, 16) };

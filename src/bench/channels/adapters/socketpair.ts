@@ -5,7 +5,7 @@
 import { Socket } from 'node:net';
 import { resolveCodec } from '../../../channel/codec.js';
 import { StreamChannel } from '../../../channel/stream-channel.js';
-import { fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 function channelOver(socket: Socket, size: number): StreamChannel<Uint8Array> {
   return new StreamChannel<Uint8Array>({
@@ -29,8 +29,7 @@ export const socketPair: Adapter = {
   group: 'ours',
   family: 'unix',
   maxSize: () => Infinity,
-  payload: (size) => new Uint8Array(size).fill(120),
-  ack: () => new Uint8Array(1),
+  ...BYTE_MESSAGES,
   async driver(spec) {
     const { child, exit } = startPartner(spec, ['pipe' as never]);
     const ch = channelOver(child.stdio[3] as Socket, spec.size);

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { Socket, UDP_MAX_PAYLOAD } from '../../../index.js';
-import { fastSend, startPartner, type Adapter, type Endpoint, type Family, type TrialSpec } from '../common.js';
+import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint, type Family, type TrialSpec } from '../common.js';
 
 type Kind = 'unix' | 'tcp' | 'udp';
 
@@ -26,8 +26,7 @@ function socketAdapter(kind: Kind): Adapter {
     label: kind === 'udp' ? 'Socket, UDP on loopback (credit flow control)' : `Socket, ${kind === 'unix' ? 'Unix socket file' : 'TCP on loopback'}`,
     group: 'ours',
     maxSize: () => (kind === 'udp' ? UDP_MAX_PAYLOAD : Infinity),
-    payload: (size) => new Uint8Array(size).fill(120),
-    ack: () => new Uint8Array(1),
+    ...BYTE_MESSAGES,
     async driver(spec) {
       const server = await Socket.listen<Uint8Array>({ ...address(kind, spec), codec: 'raw', maxMessageSize: Math.max(spec.size, 16) });
       const port = kind === 'unix' ? undefined : (server.address as { port: number }).port;
