@@ -981,7 +981,8 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const probe = this.#pollMisses >= POLL_PROBE_EVERY;
     const budget = probe ? POLL_MAX_MS : this.#pollBudget;
     const start = performance.now();
-    const end = start + budget;
+    // A receive with a timeout stops polling at its deadline.
+    const end = Math.min(start + budget, drive?.deadline ?? Infinity);
     let last = start;
     const found = await new Promise<boolean>((resolve) => {
       const turn = (): void => {
