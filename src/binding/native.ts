@@ -41,6 +41,8 @@ export interface NativeAddon {
   /** Detaches the mapping from its object; the buffer then aliases private zero pages. */
   release(buffer: SharedArrayBuffer): void;
   msync(buffer: SharedArrayBuffer, offset: number, length: number, flags: number): void;
+  /** memmove of `length` bytes between two views (either may be shared); bounds are checked. */
+  copyBytes(dst: ArrayBufferView, dstOffset: number, src: ArrayBufferView, srcOffset: number, length: number): void;
   /** Largest buffer the engine can hold; larger regions are mapped by windows. */
   readonly MAX_BUFFER: number;
   readonly PAGE_SIZE: number;

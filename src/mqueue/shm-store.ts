@@ -39,6 +39,7 @@
  */
 
 import type { MessageQueueStat } from './backend.js';
+import { copyInto, copyOf } from '../shm/copy.js';
 
 export const MAGIC = 0x5153504d; // 'MPSQ'
 export const VERSION = 1;
@@ -165,7 +166,7 @@ export class ShmStore {
     if (d < 0) return false;
     const b = this.#alloc(len);
     if (b < 0) return false;
-    this.#u8.set(payload, b + 8);
+    copyInto(this.#u8, b + 8, payload);
     const dw = desc(d);
     i[H_FREE_DESC] = i[dw + D_NEXT]!;
     i[dw + D_TYPE] = type;
@@ -210,7 +211,7 @@ export class ShmStore {
     const dw = desc(d);
     const b = i[dw + D_BLOCK]!;
     const len = i[dw + D_LEN]!;
-    const payload = this.#u8.slice(b + 8, b + 8 + len);
+    const payload = copyOf(this.#u8, b + 8, len);
     const type = i[dw + D_TYPE]!;
     const priority = i[dw + D_PRIO]!;
     const next = i[dw + D_NEXT]!;

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -170,12 +171,48 @@ void Msync(const FunctionCallbackInfo<Value>& args) {
   }
 }
 
+// The bytes of an ArrayBufferView argument (plain or shared memory).
+bool GetView(const FunctionCallbackInfo<Value>& args, int index, char** data,
+             size_t* length) {
+  if (!args[index]->IsArrayBufferView()) {
+    ThrowTypeError(args.GetIsolate(), "expected an ArrayBufferView");
+    return false;
+  }
+  Local<v8::ArrayBufferView> view = args[index].As<v8::ArrayBufferView>();
+  *length = view->ByteLength();
+  *data = *length == 0 ? nullptr
+                       : static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset();
+  return true;
+}
+
+// copyBytes(dst, dstOffset, src, srcOffset, length): memmove between views.
+// V8 copies to or from a SharedArrayBuffer word by word with relaxed atomics,
+// several times slower than memcpy on large messages; the ring's protocol
+// already orders these bytes with its acquire/release counters.
+void CopyBytes(const FunctionCallbackInfo<Value>& args) {
+  char* dst;
+  char* src;
+  size_t dst_length, src_length, dst_offset, src_offset, length;
+  if (!GetView(args, 0, &dst, &dst_length) || !GetSize(args, 1, &dst_offset) ||
+      !GetView(args, 2, &src, &src_length) || !GetSize(args, 3, &src_offset) ||
+      !GetSize(args, 4, &length)) {
+    return;
+  }
+  if (dst_offset > dst_length || length > dst_length - dst_offset ||
+      src_offset > src_length || length > src_length - src_offset) {
+    return ThrowRangeError(args.GetIsolate(), "range is outside the view");
+  }
+  if (length == 0) return;
+  memmove(dst + dst_offset, src + src_offset, length);
+}
+
 }  // namespace
 
 void InitMapping(Local<Context> context, Local<Object> exports) {
   SetMethod(context, exports, "map", Map);
   SetMethod(context, exports, "release", Release);
   SetMethod(context, exports, "msync", Msync);
+  SetMethod(context, exports, "copyBytes", CopyBytes);
   SetConstant(context, exports, "MAX_BUFFER", static_cast<double>(kMaxBufferLength));
   SetConstant(context, exports, "PAGE_SIZE", static_cast<double>(PageSize()));
   SetConstant(context, exports, "PROT_READ", PROT_READ);

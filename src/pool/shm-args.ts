@@ -11,6 +11,7 @@ import { Buffer } from 'node:buffer';
 import { recordUnlinked } from '../resources/registry.js';
 import { native } from '../binding/native.js';
 import { SharedMemory } from '../shm/shared-memory.js';
+import { copyInto } from '../shm/copy.js';
 
 /** Where one value went: its path in the tree, its kind, and its bytes in the segment. */
 export type ShmRef = [path: (string | number)[], kind: string, offset: number, byteLength: number];
@@ -141,7 +142,7 @@ export function pack(
   const { segment, name, owned } = source(size);
   try {
     const all = new Uint8Array(segment.buffer);
-    for (let i = 0; i < found.length; i++) all.set(bytesOf(found[i]!.value), refs[i]![2]);
+    for (let i = 0; i < found.length; i++) copyInto(all, refs[i]![2], bytesOf(found[i]!.value));
   } catch (err) {
     if (owned) segment.close();
     throw err;
@@ -175,7 +176,7 @@ export function unpack(root: unknown, p: ShmPack, copy: boolean, opened?: Shared
       let v: unknown;
       if (kind === 'ArrayBuffer' || copy) {
         const bytes = new Uint8Array(length);
-        bytes.set(new Uint8Array(sab, offset, length));
+        copyInto(bytes, 0, new Uint8Array(sab, offset, length));
         const ab = bytes.buffer;
         v = kind === 'ArrayBuffer' ? ab : kind === 'Buffer' ? Buffer.from(ab) : kind === 'DataView' ? new DataView(ab) : new ctors[kind]!(ab, 0, length / bytesPer(kind));
       } else {

@@ -6,9 +6,11 @@
  * copied into a shared pool, as Buffer.allocUnsafe does, and returned as
  * views of it: a message's `.buffer` may then hold other messages too.
  * Ring payloads are 16-byte aligned, so the copy goes by 32-bit words.
+ * Large messages get a buffer of their own, filled by memcpy (see shm/copy).
  *
  * @internal
  */
+import { copyOf } from '../shm/copy.js';
 
 const POOL_BYTES = 256 * 1024;
 /** Messages up to this size share the pool; larger ones get their own buffer. */
@@ -31,12 +33,7 @@ let used = 0;
 
 /** A copy of `length` bytes at `offset` (a multiple of 4) of the ring. @internal */
 export function copyOut(src8: Uint8Array, src32: Int32Array, offset: number, length: number): Uint8Array {
-  if (length > POOLED_MAX) {
-    // Uninitialized memory: slice() would zero it first, a second pass over every byte.
-    const b = Buffer.allocUnsafe(length);
-    b.set(src8.subarray(offset, offset + length));
-    return new Uint8Array(b.buffer, b.byteOffset, length);
-  }
+  if (length > POOLED_MAX) return copyOf(src8, offset, length);
   if (used + length > POOL_BYTES) {
     pool = newPool();
     pool8 = new Uint8Array(pool);

@@ -54,6 +54,48 @@ test('SPSC: 1,000,000 messages from another process, in order, none torn (sequen
   }
 });
 
+test('large messages from another process arrive whole, on both sides of the memcpy threshold (sequence + crc32)', { timeout: 120000 }, async () => {
+  const name = uniqueName('ring-big');
+  // Around 16 KiB the copies switch from V8's to the addon's memcpy.
+  const sizes = [1000, 16383, 16384, 65539, (1 << 20) + 1];
+  const rounds = 8;
+  const ring = ShmRing.create<Uint8Array>(name, { capacity: 4 << 20, codec: 'raw', role: 'receiver' });
+  try {
+    const sender = new Child(`
+      import { ShmRing } from 'multiproc';
+      import { crc32 } from 'node:zlib';
+      const [name, sizes, rounds] = process.argv.slice(1);
+      const ring = ShmRing.open(name, { codec: 'raw', role: 'sender' });
+      let seq = 0;
+      for (let r = 0; r < Number(rounds); r++) {
+        for (const size of sizes.split(',').map(Number)) {
+          const b = Buffer.allocUnsafe(size);
+          for (let k = 8; k < size; k++) b[k] = (seq * 7 + k) & 0xff;
+          b.writeUInt32LE(seq, 0);
+          b.writeUInt32LE(crc32(b.subarray(8), seq), 4);
+          if (!ring.trySend(b)) await ring.send(b, { timeout: 60000 });
+          seq++;
+        }
+      }
+      await ring.close();
+    `, { args: [name, sizes.join(','), String(rounds)], timeout: 110000 });
+    let next = 0;
+    for await (const m of ring) {
+      const seq = m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24);
+      assert.equal(seq, next, 'in order');
+      assert.equal(m.length, sizes[seq % sizes.length]);
+      const sum = (m[4]! | (m[5]! << 8) | (m[6]! << 16) | (m[7]! << 24)) >>> 0;
+      if (sum !== crc32(m.subarray(8), seq)) assert.fail(`checksum mismatch in message ${seq} (${m.length} bytes)`);
+      next++;
+    }
+    const r = await sender.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(next, sizes.length * rounds);
+  } finally {
+    await ring.close();
+  }
+});
+
 test('MPMC: 4 producer processes x 4 consumer processes, every message exactly once', { timeout: 120000 }, async () => {
   const name = uniqueName('ring-mpmc');
   const producers = 4;

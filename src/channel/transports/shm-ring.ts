@@ -87,6 +87,7 @@ import type { ChannelOptions } from '../base-channel.js';
 import type { Channel, ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from '../channel.js';
 import { codecs, resolveCodec, type Codec, type CodecOption } from '../codec.js';
 import type { Frame } from '../framing.js';
+import { copyInto } from '../../shm/copy.js';
 
 /** `'spsc'`: one sender and one receiver at a time; `'mpmc'`: up to 64 of each. */
 export type ShmRingMode = 'spsc' | 'mpmc';
@@ -529,7 +530,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const n = payload.length;
     const off = this.#engine.reserve(n);
     if (off < 0) return false;
-    this.#u8.set(payload, off);
+    copyInto(this.#u8, off, payload);
     this.#engine.commit(n, type, priority);
     this.#sent(n);
     return true;
