@@ -190,7 +190,8 @@ export function rangeError(message: string): RangeError {
   return e;
 }
 
-function describe(value: unknown): string {
+/** How Node describes a received value in argument errors. @internal */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return `type string ('${value.length > 40 ? value.slice(0, 40) + '...' : value}')`;
   if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;

@@ -138,3 +138,72 @@ test('closing with an open reservation discards it; closing with an open view re
     await owner.close();
   }
 });
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: receiveInto copies each message from another process into one reused buffer`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ring-into');
+    const ring = ShmRing.create<Uint8Array>(name, { mode, capacity: 1 << 20, codec: 'raw', role: 'receiver' });
+    try {
+      const child = new Child(`
+        import { ShmRing } from 'multiproc';
+        const ring = ShmRing.open(process.argv[1], { codec: 'raw', role: 'sender' });
+        for (let i = 0; i < 60; i++) {
+          // 1 byte to about 100 KiB, across the memcpy threshold.
+          const n = 1 + ((i * 7919) % 100_000);
+          const b = new Uint8Array(n);
+          for (let k = 0; k < n; k++) b[k] = (i * 3 + k) & 0xff;
+          if (!ring.trySend(b)) await ring.send(b, { timeout: 20000 });
+        }
+        await ring.close();
+      `, { args: [name] });
+      const into = new Uint8Array(100_000 + 16);
+      for (let i = 0; i < 60; i++) {
+        const n = 1 + ((i * 7919) % 100_000);
+        into.fill(0);
+        // Alternate the three forms and offsets.
+        const at = i % 3 === 0 ? 0 : 16;
+        const got = i % 3 === 2 ? ring.tryReceiveInto(into, at) ?? (await ring.receiveInto(into, { offset: at, timeout: 20000 })) : await ring.receiveInto(into, { offset: at, timeout: 20000 });
+        assert.equal(got, n, `message ${i} length`);
+        for (let k = 0; k < n; k++) if (into[at + k] !== ((i * 3 + k) & 0xff)) assert.fail(`message ${i} byte ${k}`);
+        if (at > 0) assert.equal(into[at - 1], 0, 'nothing before the offset');
+      }
+      await assert.rejects(ring.receiveInto(into, { timeout: 10000 }), (e: { code?: string }) => e.code === 'ERR_MULTIPROC_CLOSED');
+      assert.equal((await child.exited).code, 0);
+      assert.equal(ring.stats().messagesReceived, 60);
+    } finally {
+      await ring.close();
+    }
+  });
+}
+
+test('receiveInto: a message too large for the target stays queued, and bad arguments throw before anything is taken', { timeout: 30000 }, async () => {
+  const name = uniqueName('ring-into2');
+  const ring = ShmRing.create<Uint8Array>(name, { capacity: 1 << 16, codec: 'raw' });
+  try {
+    ring.trySend(new Uint8Array(100).fill(1));
+    ring.trySend(new Uint8Array(10).fill(2));
+    const small = new Uint8Array(50);
+    assert.throws(() => ring.tryReceiveInto(small), (e: { code?: string; size?: number; limit?: number }) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' && e.size === 100 && e.limit === 50);
+    assert.throws(() => ring.tryReceiveInto(new Uint8Array(120), 30), (e: { code?: string; limit?: number }) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' && e.limit === 90);
+    assert.throws(() => ring.tryReceiveInto('x' as unknown as Uint8Array), (e: { code?: string }) => e.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => ring.tryReceiveInto(small, 51), (e: { code?: string }) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(() => ring.tryReceiveInto(small, -1), RangeError);
+    await assert.rejects(ring.receiveInto(small, { offset: 1.5 }), RangeError);
+    await assert.rejects(ring.receiveInto(small, { bogus: 1 } as never), TypeError);
+    assert.throws(() => ring.receiveIntoSync(small, null as never), TypeError);
+    // Nothing was lost or reordered: the large one first, then the small one.
+    const big = new Float64Array(16); // any ArrayBufferView: 128 bytes
+    assert.equal(ring.tryReceiveInto(big), 100);
+    assert.deepEqual(new Uint8Array(big.buffer, 0, 100), new Uint8Array(100).fill(1));
+    assert.equal(ring.receiveIntoSync(small, { timeout: 1000 }), 10);
+    assert.deepEqual(small.subarray(0, 10), new Uint8Array(10).fill(2));
+    assert.equal(ring.tryReceiveInto(small), undefined);
+    // A message left by a too-small target is also what receive() gets next.
+    ring.trySend(new Uint8Array(60).fill(3));
+    assert.throws(() => ring.tryReceiveInto(small), (e: { code?: string }) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+    assert.deepEqual(ring.tryReceive(), new Uint8Array(60).fill(3));
+    assert.equal(ring.stats().messagesReceived, 3);
+  } finally {
+    await ring.close();
+  }
+});

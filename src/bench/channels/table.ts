@@ -25,6 +25,7 @@ const names: Record<string, string> = {
   shmring: 'ShmRing',
   'shmring-sync': 'ShmRing, sync calls',
   'shmring-view': 'ShmRing zero-copy',
+  'shmring-into': 'ShmRing receiveInto',
   file: 'FileChannel',
   'shm-mutex': 'SharedMemory + Mutex',
   'mmap-mutex': 'MemoryMap + Mutex',

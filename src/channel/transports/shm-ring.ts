@@ -32,6 +32,7 @@ import {
   MessageTooLargeError,
   PeerClosedError,
   TimeoutError,
+  describe,
   rangeError,
   typeError,
   validateInteger,
@@ -87,7 +88,7 @@ import type { ChannelOptions } from '../base-channel.js';
 import type { Channel, ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from '../channel.js';
 import { codecs, resolveCodec, type Codec, type CodecOption } from '../codec.js';
 import type { Frame } from '../framing.js';
-import { copyInto } from '../../shm/copy.js';
+import { copyInto, copyOf } from '../../shm/copy.js';
 
 /** `'spsc'`: one sender and one receiver at a time; `'mpmc'`: up to 64 of each. */
 export type ShmRingMode = 'spsc' | 'mpmc';
@@ -159,9 +160,8 @@ const RECEIVE_KEYS = ['type', 'timeout', 'signal'] as const;
 /** Liveness checks while waiting: senders that may have died, receivers that may hold slots. */
 const IDLE_SLICE_MS = 1000;
 const BLOCKED_SLICE_MS = 100;
-/** Spin budgets before sleeping, in ms: adapted per handle between these bounds (an async sender waiting for room blocks the event loop while it spins). */
+/** Spin budgets of blocking waits before sleeping, in ms: adapted per handle between these bounds (async waits poll instead). */
 const SPIN_MIN_MS = 0.002;
-const SPIN_MAX_ASYNC_MS = 0.1;
 const SPIN_MAX_SYNC_MS = 1;
 /** Budgets of polling once per event-loop turn before parking, in ms (the event loop keeps running), and how often a miss-prone handle probes with the largest. */
 const POLL_MIN_MS = 0.02;
@@ -169,6 +169,12 @@ const POLL_MAX_MS = 1;
 const POLL_PROBE_EVERY = 8;
 /** A poll turn longer than this (ms) ends the polling. */
 const POLL_TURN_MAX_MS = 0.5;
+
+/** One direction's polling budget (ms) and the waits in a row that found nothing. */
+interface PollState {
+  budget: number;
+  misses: number;
+}
 
 /** Calls `check` until it is true or `ms` pass; true when it became true. */
 function spin(check: () => boolean, ms: number): boolean {
@@ -584,7 +590,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     if (this.#write(payload, type, priority)) return;
     drive ??= this.#driveOptions(undefined, undefined, `room in ${this.#label}`);
     for (;;) {
-      await this.#waits.drive(this.#buffer, this.#roomLoop(payload.length, false), drive);
+      await this.#awaitRoom(payload.length, drive);
       this.#checkSend();
       if (this.#write(payload, type, priority)) return;
     }
@@ -610,16 +616,21 @@ export class ShmRing<T = unknown> implements Channel<T> {
     return { timeout: t, signal: validateSignal(signal), what, deadline: t === Infinity ? Infinity : performance.now() + t };
   }
 
-  /** Waits until a reservation of `length` bytes would (probably) succeed. */
+  /**
+   * Waits until a reservation of `length` bytes would (probably) succeed.
+   * Blocking waits spin first; async ones have polled (#awaitRoom).
+   */
   *#roomLoop(length: number, sync: boolean): WaitLoop<void> {
     const engine = this.#engine;
     const i32 = this.#i32;
-    const budget = this.#sendSpin;
-    if (spin(() => engine.hasRoom(length) || this.#closed, budget)) {
-      this.#sendSpin = Math.min(sync ? SPIN_MAX_SYNC_MS : SPIN_MAX_ASYNC_MS, budget * 2);
-      return;
+    if (sync) {
+      const budget = this.#sendSpin;
+      if (spin(() => engine.hasRoom(length) || this.#closed, budget)) {
+        this.#sendSpin = Math.min(SPIN_MAX_SYNC_MS, budget * 2);
+        return;
+      }
+      this.#sendSpin = Math.max(SPIN_MIN_MS, budget / 2);
     }
-    this.#sendSpin = Math.max(SPIN_MIN_MS, budget / 2);
     const mpmc = this.#geometry.mode === Mode.Mpmc;
     for (;;) {
       const epoch = Atomics.load(i32, W_EPOCH);
@@ -674,7 +685,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     for (;;) {
       const view = this.#lend(n);
       if (view !== undefined) return view;
-      await this.#waits.drive(this.#buffer, this.#roomLoop(n, false), drive);
+      await this.#awaitRoom(n, drive);
       this.#checkSend();
     }
   }
@@ -959,35 +970,35 @@ export class ShmRing<T = unknown> implements Channel<T> {
     }
   }
 
-  #pollBudget = POLL_MAX_MS;
-  #pollMisses = 0;
+  readonly #receivePoll: PollState = { budget: POLL_MAX_MS, misses: 0 };
+  readonly #sendPoll: PollState = { budget: POLL_MAX_MS, misses: 0 };
 
   /**
-   * Waits, without blocking the event loop, until a record may be ready
-   * (or the ring closed, or a loss was found). First it looks at the ring
-   * once per event-loop turn (setImmediate) for an adaptive budget: a busy
-   * peer answers within microseconds, and then the wait costs no timer, no
-   * registration and no wake-up, while the loop keeps serving everything
-   * else. Then it parks on the doorbell (or futex) until a sender rings.
+   * Looks at the ring once per event-loop turn (setImmediate) until `ready`
+   * holds, for an adaptive budget; true when it did. A busy peer answers
+   * within microseconds, and then the wait costs no timer, no registration
+   * and no wake-up, while the loop keeps serving everything else. Used by
+   * receivers waiting for a record and by senders waiting for room (a full
+   * ring drains as fast as the receiver copies).
    *
-   * The budget follows how soon records came: at least a few times the last
-   * wait that found one, halved by each wait that found none after the first
-   * such in a row (one miss is often just the peer waking up from parking, and
-   * shrinking then would make this side park too). When a peer answers
-   * late (it parked too, or the CPUs are busy) polling only burns time, so
-   * the budget stays small; every few misses one long poll checks whether the
+   * The budget follows how soon the condition came: at least a few times the
+   * last wait that found it, halved by each wait that did not after the first
+   * such in a row (one miss is often just the peer waking up from parking,
+   * and shrinking then would make this side park too). When a peer answers
+   * late (it parked too, or the CPUs are busy) polling only burns time, so the
+   * budget stays small; every few misses one long poll checks whether the
    * peer got fast again (two parked peers would otherwise keep each other slow).
    */
-  async #awaitData(drive: DriveOptions | undefined): Promise<void> {
-    const probe = this.#pollMisses >= POLL_PROBE_EVERY;
-    const budget = probe ? POLL_MAX_MS : this.#pollBudget;
+  async #poll(ready: () => boolean, st: PollState, drive: DriveOptions | undefined): Promise<boolean> {
+    const probe = st.misses >= POLL_PROBE_EVERY;
+    const budget = probe ? POLL_MAX_MS : st.budget;
     const start = performance.now();
-    // A receive with a timeout stops polling at its deadline.
+    // A wait with a timeout stops polling at its deadline.
     const end = Math.min(start + budget, drive?.deadline ?? Infinity);
     let last = start;
     const found = await new Promise<boolean>((resolve) => {
       const turn = (): void => {
-        if (this.#ready()) return resolve(true);
+        if (ready()) return resolve(true);
         const now = performance.now();
         // A turn that took long means this process lost its CPU (or the loop
         // is busy): polling would only take time from the peer. Park.
@@ -998,15 +1009,32 @@ export class ShmRing<T = unknown> implements Channel<T> {
       setImmediate(turn);
     });
     if (found) {
-      this.#pollMisses = 0;
-      this.#pollBudget = Math.min(POLL_MAX_MS, Math.max(this.#pollBudget, 4 * (performance.now() - start)));
-      return;
+      st.misses = 0;
+      st.budget = Math.min(POLL_MAX_MS, Math.max(st.budget, 4 * (performance.now() - start)));
+      return true;
     }
-    this.#pollMisses = probe ? 0 : this.#pollMisses + 1;
+    st.misses = probe ? 0 : st.misses + 1;
     // One miss is often the peer's own wake-up from parking: shrink from the second in a row.
-    if (this.#pollMisses >= 2) this.#pollBudget = Math.max(POLL_MIN_MS, this.#pollBudget / 2);
+    if (st.misses >= 2) st.budget = Math.max(POLL_MIN_MS, st.budget / 2);
+    return false;
+  }
+
+  /**
+   * Waits, without blocking the event loop, until a record may be ready
+   * (or the ring closed, or a loss was found): polls (#poll), then parks on
+   * the doorbell (or futex) until a sender rings.
+   */
+  async #awaitData(drive: DriveOptions | undefined): Promise<void> {
+    if (await this.#poll(this.#ready, this.#receivePoll, drive)) return;
     drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
     await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
+  }
+
+  /** Waits, without blocking the event loop, until `length` bytes may fit: polls, then parks on the futex. */
+  async #awaitRoom(length: number, drive: DriveOptions): Promise<void> {
+    const engine = this.#engine;
+    if (await this.#poll(() => engine.hasRoom(length) || this.#closed, this.#sendPoll, drive)) return;
+    await this.#waits.drive(this.#buffer, this.#roomLoop(length, false), drive);
   }
 
   /**
@@ -1093,6 +1121,116 @@ export class ShmRing<T = unknown> implements Channel<T> {
     for (;;) {
       const m = this.#takeView();
       if (m !== undefined) return m;
+      this.#checkEnd(0);
+      driveSync(this.#buffer, this.#dataLoop(true), drive);
+      this.#checkReceive();
+    }
+  }
+
+  // --- receiving into the caller's memory ------------------------------------
+
+  #intoArgs(target: unknown, offset: unknown): { into: Uint8Array; at: number } {
+    if (!ArrayBuffer.isView(target)) {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "target" argument must be an instance of Buffer, TypedArray or DataView. Received ${describe(target)}`);
+    }
+    const into = target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    return { into, at: offset === undefined ? 0 : validateInteger(offset, 'offset', 0, into.length) };
+  }
+
+  /**
+   * Copies the next message (FIFO) into `into` at `at` and returns its
+   * length, or -1 when none is ready. A message that does not fit is left
+   * first in line and reported.
+   */
+  #takeInto(into: Uint8Array, at: number): number {
+    const room = into.length - at;
+    if (this.#inbox.length > 0) {
+      const f = this.#inbox[0]!;
+      if (f.payload.length > room) throw this.#tooSmall(f.payload.length, room, at);
+      this.#inbox.shift();
+      copyInto(into, at, f.payload);
+      this.#received(f.payload.length, f.type, f.priority);
+      return f.payload.length;
+    }
+    const engine = this.#engine;
+    const o = engine.claim();
+    if (o < 0) {
+      this.#nothing();
+      return -1;
+    }
+    const i32 = this.#i32;
+    const x = o >> 2;
+    const length = i32[x]!;
+    const type = i32[x + 1]!;
+    const priority = i32[x + 2]!;
+    const start = o + RECORD_HEADER;
+    if (type === ABANDONED) {
+      engine.release();
+      throw lostError(this.#label, priority);
+    }
+    if (length > room) {
+      // Keep it, first in line, for a call with room (or another kind of receive).
+      this.#inbox.unshift({ payload: copyOf(this.#u8, start, length), type, priority });
+      engine.release();
+      throw this.#tooSmall(length, room, at);
+    }
+    try {
+      copyInto(into, at, this.#u8.subarray(start, start + length));
+    } finally {
+      engine.release();
+    }
+    this.#received(length, type, priority);
+    return length;
+  }
+
+  #tooSmall(length: number, room: number, at: number): MessageTooLargeError {
+    return new MessageTooLargeError(
+      `the next message on ${this.#label} has ${length} bytes, more than the ${room} bytes of the target from offset ${at}; it stays queued`,
+      length,
+      room,
+    );
+  }
+
+  /**
+   * Copies the next message's bytes (FIFO, no type selection, no codec) into
+   * `target` from `offset` (default 0) and returns how many there were, or
+   * `undefined` when none is ready: a receive without an allocation, as
+   * Python's `recv_bytes_into`. A large message is one memcpy out of the ring.
+   * Errors: as {@link ShmRing.tryReceive}; `ERR_MULTIPROC_MESSAGE_TOO_LARGE`
+   * when the message does not fit (it stays queued, first in line; the error's
+   * `size` is its length), `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`.
+   */
+  tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
+    const { into, at } = this.#intoArgs(target, offset);
+    this.#checkReceive();
+    const n = this.#takeInto(into, at);
+    if (n >= 0) return n;
+    this.#checkEnd(0);
+    return undefined;
+  }
+
+  /** Like {@link ShmRing.tryReceiveInto}, waiting for a message. Errors: also as {@link ShmRing.receive}. */
+  async receiveInto(target: ArrayBufferView, options?: { offset?: number; timeout?: number; signal?: AbortSignal }): Promise<number> {
+    const { drive } = this.#receiveOptions(options, ['offset', 'timeout', 'signal']);
+    const { into, at } = this.#intoArgs(target, options?.offset);
+    this.#checkReceive();
+    for (;;) {
+      const n = this.#takeInto(into, at);
+      if (n >= 0) return n;
+      this.#checkEnd(0);
+      await this.#awaitData(drive);
+      this.#checkReceive();
+    }
+  }
+
+  /** Like {@link ShmRing.receiveInto}, blocking this thread (meant for worker threads). */
+  receiveIntoSync(target: ArrayBufferView, options?: { offset?: number; timeout?: number }): number {
+    const { drive } = this.#receiveOptions(options, ['offset', 'timeout']);
+    const { into, at } = this.#intoArgs(target, options?.offset);
+    this.#checkReceive();
+    for (;;) {
+      const n = this.#takeInto(into, at);
+      if (n >= 0) return n;
       this.#checkEnd(0);
       driveSync(this.#buffer, this.#dataLoop(true), drive);
       this.#checkReceive();
