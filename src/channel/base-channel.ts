@@ -11,6 +11,7 @@ import type { ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions 
 import { raw, type Codec } from './codec.js';
 import type { Frame } from './framing.js';
 import { onAbort } from '../abort.js';
+import { stampNow } from './stamp.js';
 
 /** Default `maxMessageSize`: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
@@ -214,6 +215,11 @@ export abstract class BaseChannel<T> {
   protected _ownPayloads(): void {
     this.#rawViews = this.codec === (raw as unknown as Codec<T>);
   }
+  /**
+   * The frame `selector` chooses if one is here now, else undefined; throws
+   * what a receive would reject with once nothing more can come. @internal
+   */
+  protected abstract _tryReceive(selector: TypeSelector): Frame | undefined;
   /** The next frame if one is ready now for a plain FIFO receive, else undefined (no waiting). @internal */
   protected _takeReady(): Frame | undefined {
     return undefined;
@@ -260,6 +266,19 @@ export abstract class BaseChannel<T> {
     return (await this.receiveMessage(options)).data;
   }
 
+  /** @see Receiver.tryReceive */
+  tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined {
+    let selector = 0;
+    if (options !== undefined) {
+      const opts = validateOptions<ReceiveOptions>(options, 'options', ['type']);
+      if (opts.type !== undefined) selector = validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
+    }
+    if (!this.#canReceive) throw typeError('ERR_INVALID_STATE', `${this.label} is the sending end of a one-way channel; receive on the other end`);
+    if (this.#closed) throw new ClosedError(`${this.label} is closed`);
+    const frame = this._tryReceive(selector);
+    return frame === undefined ? undefined : this.#decode(frame);
+  }
+
   /** @see Receiver.receiveMessage */
   async receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
     const opts = validateOptions<ReceiveOptions>(options, 'options', ['type', 'timeout', 'signal']);
@@ -279,7 +298,7 @@ export abstract class BaseChannel<T> {
     const c = this.counters;
     c.messagesReceived++;
     c.bytesReceived += frame.payload.length;
-    c.lastReceiveMs = Date.now();
+    c.lastReceiveMs = stampNow();
     return data;
   }
 
@@ -357,7 +376,7 @@ export abstract class BaseChannel<T> {
     const c = this.counters;
     c.messagesSent++;
     c.bytesSent += frame.payload.length;
-    c.lastSendMs = Date.now();
+    c.lastSendMs = stampNow();
   }
 }
 
@@ -463,6 +482,25 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
       this._resume();
     }
     return frame;
+  }
+
+  /** @internal */
+  protected _tryReceive(selector: TypeSelector): Frame | undefined {
+    const frame = this.#take(selector);
+    if (frame !== undefined) {
+      if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
+        this.#paused = false;
+        this._resume();
+      }
+      return frame;
+    }
+    if (this.#ended !== undefined) throw this.#ended;
+    // Nothing matches: make room so that a matching frame can still arrive.
+    if (this.#paused) {
+      this.#paused = false;
+      this._resume();
+    }
+    return undefined;
   }
 
   /** @internal */

@@ -141,6 +141,13 @@ export interface Receiver<T> extends AsyncIterable<T> {
   receive(options?: ReceiveOptions): Promise<T>;
   /** Like `receive`, with type, priority and size. */
   receiveMessage(options?: ReceiveOptions): Promise<Message<T>>;
+  /**
+   * Receives the message `options.type` selects if one is here now, else
+   * returns `undefined` without waiting: a consumer drains what arrived
+   * without a promise per message. Errors: as `receive`, without waits
+   * (`ERR_MULTIPROC_CLOSED` once nothing more can come).
+   */
+  tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined;
   stats(): ChannelStats;
   close(): Promise<void>;
   destroy(err?: Error): void;

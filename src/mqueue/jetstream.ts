@@ -634,13 +634,17 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     });
   }
 
-  /** Fetches while someone waits and the window has room. */
+  /** A tryReceive found nothing held: fetch once even with nobody waiting. */
+  #fetchOnce = false;
+
+  /** Fetches while someone waits (or once for a tryReceive) and the window has room. */
   #pump(): void {
     if (this.#pumping || this.#ended !== undefined) return;
     this.#pumping = true;
     void (async () => {
       try {
-        while (this.#ended === undefined && this.#waiters.length > 0 && this.#held.length < this.#prefetch) {
+        while (this.#ended === undefined && (this.#waiters.length > 0 || this.#fetchOnce) && this.#held.length < this.#prefetch) {
+          this.#fetchOnce = false;
           const want = this.#prefetch - this.#held.length;
           try {
             const batch = await this.#consumer.fetch({ max_messages: want, expires: 1000 });
@@ -672,6 +676,20 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     const p = waitInQueue<Held, HeldWaiter>(wait, this.#waiters, (resolve, reject) => ({ selector, resolve, reject }));
     this.#pump();
     return p;
+  }
+
+  /** @internal */
+  protected _tryReceive(selector: TypeSelector): Frame | undefined {
+    const h = this.#take(selector);
+    if (h !== undefined) {
+      settle(() => h.msg.ack());
+      return h.frame;
+    }
+    if (this.#ended !== undefined) throw this.#ended;
+    // Fetch ahead, so that a later call finds what the server has.
+    this.#fetchOnce = true;
+    this.#pump();
+    return undefined;
   }
 
   /** @internal */

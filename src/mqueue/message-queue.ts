@@ -325,6 +325,12 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
   }
 
   /** @internal */
+  protected _tryReceive(selector: TypeSelector): Frame | undefined {
+    if (this.#closeError !== undefined) throw this.#closeError;
+    return this.#backend.tryReceive(selector);
+  }
+
+  /** @internal */
   protected async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
     if (this.#closeError !== undefined) throw this.#closeError;
     const f = this.#backend.tryReceive(selector);

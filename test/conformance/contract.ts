@@ -151,6 +151,54 @@ export function conformance(f: TransportFactory): void {
       }
     });
 
+    test('tryReceive takes what is here without waiting: undefined when none, by type, ERR_MULTIPROC_CLOSED once closed', async () => {
+      const p = await f.pair({ codec: 'json' });
+      try {
+        const b = p.b;
+        assert.equal(b.tryReceive(), undefined);
+        await p.a.send('one', { type: 1, ...T });
+        await p.a.send('two', { type: 2, ...T });
+        await p.a.send('nine', { type: 9, ...T });
+        // Delivered in order: once 'nine' is here, so is everything before it.
+        assert.equal(await b.receive({ type: 9, ...T }), 'nine');
+        assert.equal(b.tryReceive({ type: 2 }), 'two');
+        assert.equal(b.tryReceive({ type: 2 }), undefined);
+        assert.equal(b.tryReceive(), 'one');
+        assert.equal(b.tryReceive(), undefined);
+        assert.throws(() => b.tryReceive({ type: 1.5 }), (e: any) => e.code === 'ERR_OUT_OF_RANGE');
+        assert.throws(() => b.tryReceive({ timeout: 5 } as any), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+        assert.equal(b.stats().messagesReceived, 3);
+        await b.close();
+        assert.throws(() => b.tryReceive(), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
+      } finally {
+        await p.cleanup();
+      }
+    });
+
+    test('tryReceive after the sender closed: what was sent, then ERR_MULTIPROC_CLOSED', { skip: f.peerCloseEnds === false ? 'the transport outlives its senders' : false }, async () => {
+      const p = await f.pair({ codec: 'json' });
+      try {
+        await p.a.send('last', T);
+        await p.a.close();
+        assert.equal(await p.b.receive(T), 'last');
+        // The end arrives on its own time: poll, bounded.
+        const deadline = performance.now() + T.timeout;
+        let end: any;
+        while (end === undefined) {
+          try {
+            assert.equal(p.b.tryReceive(), undefined);
+          } catch (e) {
+            end = e;
+          }
+          if (performance.now() > deadline) assert.fail('tryReceive never reported the end');
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        assert.equal(end.code, 'ERR_MULTIPROC_CLOSED');
+      } finally {
+        await p.cleanup();
+      }
+    });
+
     test('receive times out with ERR_MULTIPROC_TIMEOUT and aborts with ABORT_ERR', async () => {
       const p = await f.pair({});
       try {

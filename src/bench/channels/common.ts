@@ -118,6 +118,8 @@ export interface Adapter {
   traits?: BenchTraits;
   /** Largest message this mechanism can carry here; larger sizes are "n/a". */
   maxSize(): number;
+  /** At most this many one-way messages per trial (a slow row keeps its trials within seconds). */
+  maxCount?: number;
   /** The message of `size` bytes this mechanism sends. */
   payload(size: number): unknown;
   /** The one-way run's final report from the receiver. */
@@ -233,6 +235,16 @@ export function median(values: number[]): number {
   if (s.length === 0) return NaN;
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * What a consumer after throughput does: take what is there (tryReceive),
+ * wait only when nothing is. `receive` is the waiting form (default: plain receive()).
+ */
+export function tryDrain(ch: { tryReceive(): unknown; receive(): Promise<unknown> }, receive: () => Promise<unknown> = () => ch.receive()): (n: number) => Promise<void> {
+  return async (n) => {
+    for (let i = 0; i < n; i++) if (ch.tryReceive() === undefined) await receive();
+  };
 }
 
 /** Sends without waiting when the channel takes the message at once. */

@@ -50,6 +50,8 @@ export interface Row {
   /** A variant that explains a figure rather than one a user would pick. */
   diagnostic?: boolean;
   maxSize: number;
+  /** Cap on the one-way count of a trial (slow rows). */
+  maxCount?: number;
   /** Declared traits (rows that are not multiproc channels); channels report theirs in each trial. */
   traits?: BenchTraits;
 }
@@ -179,6 +181,7 @@ export function benchRows(): Row[] {
     if (a.family) r.family = a.family;
     if (a.diagnostic) r.diagnostic = true;
     if (a.traits) r.traits = a.traits;
+    if (a.maxCount !== undefined) r.maxCount = a.maxCount;
     return r;
   });
   return [...ours, ...cRows.map((r) => ({ ...r, traits: cTraits[r.id]! }))];
@@ -187,7 +190,9 @@ export function benchRows(): Row[] {
 /** Iterations for one size: a byte budget for the one-way run, bounded. */
 export function sizing(quick: boolean, size: number): Sizing {
   const budget = quick ? 4 << 20 : 128 << 20;
-  const max = quick ? 5000 : 50000;
+  // Enough small messages that the one-way run of a fast row lasts a few
+  // hundred milliseconds: at 50,000 it was over in 70 ms, mostly start-up.
+  const max = quick ? 5000 : 250_000;
   const min = quick ? 8 : 64;
   const count = Math.max(min, Math.min(max, Math.floor(budget / size)));
   const rtts = quick ? (size >= 1 << 20 ? 10 : size >= 1 << 16 ? 50 : 200) : size >= 1 << 20 ? 200 : 2000;
@@ -453,9 +458,10 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
           const dir = path.join(scope.dir, String(trialNo));
           mkdirSync(dir);
           scope.names.push(name);
-          const spec: TrialSpec = { mechanism: r.id, size, ...n, name, dir };
+          const count = Math.min(n.count, r.maxCount ?? Infinity);
+          const spec: TrialSpec = { mechanism: r.id, size, ...n, count, onewayWarmup: Math.min(n.onewayWarmup, Math.max(4, Math.floor(count / 4))), name, dir };
           if (size === parkedSize) spec.parked = parked;
-          const cArgs = [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(n.count), String(n.onewayWarmup)];
+          const cArgs = [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(spec.count), String(spec.onewayWarmup)];
           if (spec.parked) cArgs.push(String(parked.warmup), String(parked.roundTrips), String(parked.gapUs), String(parked.jitter));
           // The pauses of the parked round trips come on top (long with a large --parked-gap).
           const trialTimeoutMs = timeoutMs + (spec.parked ? (parked.warmup + parked.roundTrips) * (1 + parked.jitter) * (parked.gapUs / 1000) : 0);

@@ -597,6 +597,10 @@ class DuplexPipeChannel<T> implements Channel<T> {
     return this.#reader.receiveMessage(options);
   }
 
+  tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined {
+    return this.#reader.tryReceive(options);
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return this.#reader[Symbol.asyncIterator]();
   }

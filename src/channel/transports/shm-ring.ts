@@ -89,6 +89,7 @@ import type { Channel, ChannelStats, ChannelTraits, Message, ReceiveOptions, Sen
 import { codecs, resolveCodec, type Codec, type CodecOption } from '../codec.js';
 import type { Frame } from '../framing.js';
 import { copyInto, copyOf } from '../../shm/copy.js';
+import { stampNow } from '../stamp.js';
 
 /** `'spsc'`: one sender and one receiver at a time; `'mpmc'`: up to 64 of each. */
 export type ShmRingMode = 'spsc' | 'mpmc';
@@ -275,8 +276,6 @@ export class ShmRing<T = unknown> implements Channel<T> {
   #bytesReceived = 0;
   #lastSendMs = 0;
   #lastReceiveMs = 0;
-  #sendStamped = false;
-  #receiveStamped = false;
 
   private constructor(name: string, shm: SharedMemory, g: Geometry, maxMessageSize: number, codec: Codec<T>, role: ShmRingRole | undefined) {
     this.#name = name;
@@ -545,13 +544,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
   #sent(n: number): void {
     this.#messagesSent++;
     this.#bytesSent += n;
-    if (!this.#sendStamped || (this.#messagesSent & 1023) === 0) {
-      this.#lastSendMs = Date.now();
-      if (!this.#sendStamped) {
-        this.#sendStamped = true;
-        setImmediate(() => (this.#sendStamped = false)).unref();
-      }
-    }
+    this.#lastSendMs = stampNow();
   }
 
   /**
@@ -745,13 +738,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     this.#size = n;
     this.#messagesReceived++;
     this.#bytesReceived += n;
-    if (!this.#receiveStamped || (this.#messagesReceived & 1023) === 0) {
-      this.#lastReceiveMs = Date.now();
-      if (!this.#receiveStamped) {
-        this.#receiveStamped = true;
-        setImmediate(() => (this.#receiveStamped = false)).unref();
-      }
-    }
+    this.#lastReceiveMs = stampNow();
   }
 
   #priorityUsed(): boolean {

@@ -92,6 +92,8 @@ export const sharedMemoryMutex: Adapter = {
   group: 'ours',
   traits: sharedTraits,
   maxSize: () => Infinity,
+  // A mailbox hand-off per message: about 10,000 a second.
+  maxCount: 50_000,
   ...BYTE_MESSAGES,
   async driver(spec: TrialSpec) {
     const shm = SharedMemory.create(spec.name, 2 * regionSize(spec.size));
@@ -119,6 +121,7 @@ export const memoryMapMutex: Adapter = {
     use: 'state in a file that every process maps: survives restarts, read without copying',
   },
   maxSize: () => Infinity,
+  maxCount: 50_000,
   ...BYTE_MESSAGES,
   async driver(spec) {
     const map = MemoryMap.create(mapPath(spec), 2 * regionSize(spec.size));

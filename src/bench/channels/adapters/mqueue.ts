@@ -3,7 +3,7 @@
  * opens it: with one queue the driver could receive its own message).
  */
 import { MessageQueue, type MessageQueueBackend } from '../../../index.js';
-import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
+import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type Endpoint, type TrialSpec } from '../common.js';
 
 /** The names a trial's queues get, for cleanup by the runner. */
 export function queueNames(spec: Pick<TrialSpec, 'name'>): string[] {
@@ -46,6 +46,7 @@ function mqAdapter(backend: MessageQueueBackend): Adapter {
       const ep: Endpoint = {
         send: fastSend(out),
         receive: () => back.receive(),
+        drain: tryDrain(back),
         traits: out.traits,
         close: async () => {
           await out.close();
@@ -61,6 +62,7 @@ function mqAdapter(backend: MessageQueueBackend): Adapter {
       return {
         send: fastSend(outq),
         receive: () => inq.receive(),
+        drain: tryDrain(inq),
         close: async () => {
           await outq.close();
           await inq.close();

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { NamedPipe, Pipe } from '../../../index.js';
-import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 const options = (size: number) => ({ codec: 'raw' as const, maxMessageSize: Math.max(size, 16) });
 
@@ -19,12 +19,12 @@ export const pipe: Adapter = {
     const pipes = Pipe.duplex();
     const { child, exit } = startPartner(spec, [...pipes.childEnd('b')] as never[]);
     const ch = pipes.open('a', options(spec.size));
-    const ep: Endpoint = { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close(), traits: ch.traits };
+    const ep: Endpoint = { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close(), traits: ch.traits };
     return { ep, partnerExit: exit, kill: () => child.kill('SIGKILL') };
   },
   async partner(spec) {
     const ch = Pipe.fromFds(3, 4, options(spec.size));
-    return { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close() };
+    return { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close() };
   },
 };
 
@@ -48,6 +48,7 @@ export const fifo: Adapter = {
       const ep: Endpoint = {
         send: fastSend(out),
         receive: () => input.receive(),
+        drain: tryDrain(input),
         traits: out.traits,
         close: async () => {
           await out.close();
@@ -71,6 +72,7 @@ export const fifo: Adapter = {
     return {
       send: fastSend(out),
       receive: () => input.receive(),
+      drain: tryDrain(input),
       close: async () => {
         await out.close();
         await input.close();

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { FileChannel, ShmRing } from '../../../index.js';
-import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
 
 const RING_CAPACITY = 4 << 20;
 const RING_MAX_CAPACITY = 1 << 30;
@@ -51,12 +51,7 @@ function ringEndpoint(ch: ShmRingDuplexLike): Endpoint {
       const m = ch.tryReceive();
       return m !== undefined ? Promise.resolve(m) : ch.receive();
     },
-    // What a consumer after throughput does: take what is there, wait only when empty.
-    async drain(n) {
-      for (let i = 0; i < n; i++) {
-        if (ch.tryReceive() === undefined) await ch.receive();
-      }
-    },
+    drain: tryDrain(ch),
     close: () => ch.close(),
     traits: ch.traits,
   };
@@ -212,6 +207,7 @@ function fileEndpoint(out: FileChannel<Uint8Array>, input: FileChannel<Uint8Arra
   return {
     send: fastSend(out),
     receive: () => input.receive(),
+    drain: tryDrain(input),
     traits: out.traits,
     close: async () => {
       await out.close();

@@ -5,7 +5,7 @@
 import { Socket } from 'node:net';
 import { resolveCodec } from '../../../channel/codec.js';
 import { StreamChannel } from '../../../channel/stream-channel.js';
-import { BYTE_MESSAGES, fastSend, startPartner, type Adapter, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 function channelOver(socket: Socket, size: number): StreamChannel<Uint8Array> {
   return new StreamChannel<Uint8Array>({
@@ -20,7 +20,7 @@ function channelOver(socket: Socket, size: number): StreamChannel<Uint8Array> {
 }
 
 function endpoint(ch: StreamChannel<Uint8Array>): Endpoint {
-  return { send: fastSend(ch), receive: () => ch.receive(), close: () => ch.close(), traits: ch.traits };
+  return { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close(), traits: ch.traits };
 }
 
 export const socketPair: Adapter = {
