@@ -1048,27 +1048,40 @@ export class ShmRing<T = unknown> implements Channel<T> {
 
   // --- zero-copy receiving --------------------------------------------------
 
+  /**
+   * Claims the record at the head for a FIFO take and returns its offset,
+   * or -1 when none is ready. A record a dead sender abandoned is released
+   * and reported.
+   */
+  #claimHead(): number {
+    const engine = this.#engine;
+    const o = engine.claim();
+    if (o < 0) {
+      this.#nothing();
+      return -1;
+    }
+    const x = o >> 2;
+    if (this.#i32[x + 1] === ABANDONED) {
+      const writer = this.#i32[x + 2]!;
+      engine.release();
+      throw lostError(this.#label, writer);
+    }
+    return o;
+  }
+
   #takeView(): Message<Uint8Array> | undefined {
     if (this.#inbox.length > 0) {
       const f = this.#inbox.shift()!;
       this.#received(f.payload.length, f.type, f.priority);
       return { data: f.payload, type: f.type, priority: f.priority, size: f.payload.length };
     }
-    const engine = this.#engine;
-    const o = engine.claim();
-    if (o < 0) {
-      this.#nothing();
-      return undefined;
-    }
+    const o = this.#claimHead();
+    if (o < 0) return undefined;
     const i32 = this.#i32;
     const x = o >> 2;
     const length = i32[x]!;
     const type = i32[x + 1]!;
     const priority = i32[x + 2]!;
-    if (type === ABANDONED) {
-      engine.release();
-      throw lostError(this.#label, priority);
-    }
     this.#view = true;
     this.#received(length, type, priority);
     return { data: new Uint8Array(this.#buffer, o + RECORD_HEADER, length), type, priority, size: length };
@@ -1092,22 +1105,32 @@ export class ShmRing<T = unknown> implements Channel<T> {
   async receiveView(options?: Omit<ReceiveOptions, 'type'>): Promise<Message<Uint8Array>> {
     const { drive } = this.#receiveOptions(options, ['timeout', 'signal']);
     this.#checkReceive();
-    for (;;) {
-      const m = this.#takeView();
-      if (m !== undefined) return m;
-      this.#checkEnd(0);
-      await this.#awaitData(drive);
-      this.#checkReceive();
-    }
+    return this.#waitToTake(() => this.#takeView(), drive);
   }
 
   /** Like {@link ShmRing.receiveView}, blocking this thread. */
   receiveViewSync(options?: ShmRingSyncOptions): Message<Uint8Array> {
     const { drive } = this.#receiveOptions(options, ['timeout']);
     this.#checkReceive();
+    return this.#waitToTakeSync(() => this.#takeView(), drive);
+  }
+
+  /** Calls `take` (FIFO, no selection) until it returns something, waiting for data in between. */
+  async #waitToTake<R>(take: () => R | undefined, drive: DriveOptions): Promise<R> {
     for (;;) {
-      const m = this.#takeView();
-      if (m !== undefined) return m;
+      const r = take();
+      if (r !== undefined) return r;
+      this.#checkEnd(0);
+      await this.#awaitData(drive);
+      this.#checkReceive();
+    }
+  }
+
+  /** As #waitToTake, blocking this thread. */
+  #waitToTakeSync<R>(take: () => R | undefined, drive: DriveOptions): R {
+    for (;;) {
+      const r = take();
+      if (r !== undefined) return r;
       this.#checkEnd(0);
       driveSync(this.#buffer, this.#dataLoop(true), drive);
       this.#checkReceive();
@@ -1126,10 +1149,10 @@ export class ShmRing<T = unknown> implements Channel<T> {
 
   /**
    * Copies the next message (FIFO) into `into` at `at` and returns its
-   * length, or -1 when none is ready. A message that does not fit is left
-   * first in line and reported.
+   * length, or undefined when none is ready. A message that does not fit is
+   * left first in line and reported.
    */
-  #takeInto(into: Uint8Array, at: number): number {
+  #takeInto(into: Uint8Array, at: number): number | undefined {
     const room = into.length - at;
     if (this.#inbox.length > 0) {
       const f = this.#inbox[0]!;
@@ -1139,22 +1162,15 @@ export class ShmRing<T = unknown> implements Channel<T> {
       this.#received(f.payload.length, f.type, f.priority);
       return f.payload.length;
     }
+    const o = this.#claimHead();
+    if (o < 0) return undefined;
     const engine = this.#engine;
-    const o = engine.claim();
-    if (o < 0) {
-      this.#nothing();
-      return -1;
-    }
     const i32 = this.#i32;
     const x = o >> 2;
     const length = i32[x]!;
     const type = i32[x + 1]!;
     const priority = i32[x + 2]!;
     const start = o + RECORD_HEADER;
-    if (type === ABANDONED) {
-      engine.release();
-      throw lostError(this.#label, priority);
-    }
     if (length > room) {
       // Keep it, first in line, for a call with room (or another kind of receive).
       this.#inbox.unshift({ payload: copyOf(this.#u8, start, length), type, priority });
@@ -1191,9 +1207,8 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const { into, at } = this.#intoArgs(target, offset);
     this.#checkReceive();
     const n = this.#takeInto(into, at);
-    if (n >= 0) return n;
-    this.#checkEnd(0);
-    return undefined;
+    if (n === undefined) this.#checkEnd(0);
+    return n;
   }
 
   /** Like {@link ShmRing.tryReceiveInto}, waiting for a message. Errors: also as {@link ShmRing.receive}. */
@@ -1201,13 +1216,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const { drive } = this.#receiveOptions(options, ['offset', 'timeout', 'signal']);
     const { into, at } = this.#intoArgs(target, options?.offset);
     this.#checkReceive();
-    for (;;) {
-      const n = this.#takeInto(into, at);
-      if (n >= 0) return n;
-      this.#checkEnd(0);
-      await this.#awaitData(drive);
-      this.#checkReceive();
-    }
+    return this.#waitToTake(() => this.#takeInto(into, at), drive);
   }
 
   /** Like {@link ShmRing.receiveInto}, blocking this thread (meant for worker threads). */
@@ -1215,13 +1224,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const { drive } = this.#receiveOptions(options, ['offset', 'timeout']);
     const { into, at } = this.#intoArgs(target, options?.offset);
     this.#checkReceive();
-    for (;;) {
-      const n = this.#takeInto(into, at);
-      if (n >= 0) return n;
-      this.#checkEnd(0);
-      driveSync(this.#buffer, this.#dataLoop(true), drive);
-      this.#checkReceive();
-    }
+    return this.#waitToTakeSync(() => this.#takeInto(into, at), drive);
   }
 
   /** Gives back the view lent by `receiveView`; its memory may be reused at once. Does nothing when none is open. */
