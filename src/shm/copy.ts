@@ -19,13 +19,11 @@ export function copyInto(dst: Uint8Array, offset: number, src: Uint8Array): void
   else dst.set(src, offset);
 }
 
-/**
- * A copy the caller owns of `length` bytes of `src` at `offset`. Small
- * copies may share Node's Buffer pool, as Buffer.allocUnsafe's do. @internal
- */
+/** A copy the caller owns, in a buffer of its own, of `length` bytes of `src` at `offset`. @internal */
 export function copyOf(src: Uint8Array, offset: number, length: number): Uint8Array {
-  // Uninitialized memory: slice() would zero it first, a second pass over every byte.
-  const b = Buffer.allocUnsafe(length);
+  // Uninitialized memory: slice() would zero it first, a second pass over every
+  // byte. Not from Node's Buffer pool: the copy's .buffer is the message alone.
+  const b = Buffer.allocUnsafeSlow(length);
   if (length >= NATIVE_COPY_MIN) native.copyBytes(b, 0, src, offset, length);
   else b.set(src.subarray(offset, offset + length));
   return new Uint8Array(b.buffer, b.byteOffset, length);

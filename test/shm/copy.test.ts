@@ -24,6 +24,7 @@ test('copyInto and copyOf move the same bytes on both sides of the native thresh
     const out = copyOf(shared, 7, n);
     assert.deepEqual(out, src, `copyOf of ${n} bytes`);
     assert.ok(!(out.buffer instanceof SharedArrayBuffer), 'the copy is private memory');
+    assert.equal(out.buffer.byteLength, n, 'a buffer of its own (not a pool shared with other buffers)');
     shared[7] = 0x11;
     if (n > 0) assert.equal(out[0], src[0], 'the copy does not alias the shared memory');
   }
