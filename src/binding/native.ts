@@ -155,6 +155,8 @@ export interface NativeAddon {
   pipeCapacity(fd: number): number;
   /** F_SETPIPE_SZ; returns the size the kernel chose. */
   setPipeCapacity(fd: number, size: number): number;
+  /** read(2) into `view`: bytes read, 0 at the end of the stream, -1 when nothing is ready (EAGAIN). */
+  readInto(fd: number, view: ArrayBufferView): number;
   /** Writes of at most this many bytes to a pipe are atomic. */
   readonly PIPE_BUF: number;
   // socket.cc

@@ -14,6 +14,8 @@
 import { ProtocolError } from '../errors.js';
 
 export const FRAME_HEADER = 16;
+/** Payloads from this size on that span chunks are assembled in a buffer of their own as they arrive. */
+const DIRECT_MIN = 64 * 1024;
 const MAGIC = 0x4d50;
 const VERSION = 1;
 
@@ -69,6 +71,10 @@ export class FrameParser {
   #pendingBytes = 0;
   #need = FRAME_HEADER;
   #head: { length: number; type: number; priority: number } | undefined;
+  // A large payload split across chunks is assembled in place: `#direct`
+  // is its buffer, `#filled` the bytes in it so far (see directSpace()).
+  #direct: Uint8Array | undefined;
+  #filled = 0;
 
   constructor(maxMessageSize: number) {
     this.#max = maxMessageSize;
@@ -76,7 +82,30 @@ export class FrameParser {
 
   /** Bytes received but not yet part of a whole frame. */
   get buffered(): number {
-    return this.#pendingBytes;
+    return this.#pendingBytes + this.#filled;
+  }
+
+  /**
+   * Where the rest of a large payload goes, when one is being assembled: a
+   * reader may read(2) straight into it and report with directFilled().
+   */
+  directSpace(): Uint8Array | undefined {
+    return this.#direct === undefined ? undefined : this.#direct.subarray(this.#filled);
+  }
+
+  /** `n` bytes were written into directSpace(); pushes the frame to `out` when they complete it. */
+  directFilled(n: number, out: Frame[]): void {
+    this.#filled += n;
+    if (this.#filled === this.#direct!.length) this.#finishDirect(out);
+  }
+
+  #finishDirect(out: Frame[]): void {
+    const head = this.#head!;
+    out.push({ payload: this.#direct!, type: head.type, priority: head.priority });
+    this.#direct = undefined;
+    this.#filled = 0;
+    this.#head = undefined;
+    this.#need = FRAME_HEADER;
   }
 
   /** Consumes `chunk`; returns the frames it completes. Throws ProtocolError on a bad header. */
@@ -86,6 +115,14 @@ export class FrameParser {
     // chunks are assembled.
     const end = chunk.length;
     let pos = 0;
+    if (this.#direct !== undefined) {
+      const take = Math.min(end, this.#direct.length - this.#filled);
+      this.#direct.set(take === end ? chunk : chunk.subarray(0, take), this.#filled);
+      this.#filled += take;
+      pos = take;
+      if (this.#filled < this.#direct.length) return out;
+      this.#finishDirect(out);
+    }
     for (;;) {
       const avail = end - pos;
       if (this.#pendingBytes + avail < this.#need) {
@@ -134,6 +171,13 @@ export class FrameParser {
         }
         this.#head = { length, type, priority };
         this.#need = length;
+        if (length >= DIRECT_MIN) {
+          // Here nothing is pending and the chunk ends inside the payload.
+          this.#direct = Buffer.allocUnsafeSlow(length);
+          this.#filled = end - pos;
+          this.#direct.set(chunk.subarray(pos), 0);
+          return out;
+        }
         continue;
       }
       const payload = block === chunk ? new Uint8Array(chunk.buffer, chunk.byteOffset + at, this.#need) : block;

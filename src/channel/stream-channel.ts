@@ -39,6 +39,12 @@ export interface StreamChannelInit<T> extends BaseChannelInit<T> {
    * it; frames are never split across writes.
    */
   batchSize?: number;
+  /**
+   * read(2) into a view (bytes, 0 at the end, -1 when nothing is ready): lets
+   * large payloads be read straight into their buffer. Given by transports
+   * that load the addon; the addon-free child side goes without.
+   */
+  readInto?: (fd: number, view: Uint8Array) => number;
 }
 
 /** @internal */
@@ -56,6 +62,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
   #error: Error | undefined;
   readonly #raw: boolean;
   readonly #batchSize: number;
+  readonly #readInto: ((fd: number, view: Uint8Array) => number) | undefined;
 
   /** @internal */
   constructor(init: StreamChannelInit<T>) {
@@ -64,6 +71,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
     this.#parser = new FrameParser(init.maxMessageSize);
     this.#raw = init.raw === true;
     this.#batchSize = init.batchSize ?? BATCH_SIZE;
+    this.#readInto = init.readInto;
     // Every read fills a fresh buffer that nothing else writes: raw payloads
     // can be handed out as views of it.
     this._ownPayloads();
@@ -84,7 +92,9 @@ export class StreamChannel<T> extends InboxChannel<T> {
           this.#fail(err as Error);
           return;
         }
+        const failed = this.#readAhead(frames);
         for (const f of frames) this._deliver(f);
+        if (failed !== undefined) this.#fail(failed);
       });
       this.stream.on('end', () => {
         this.#ended = true;
@@ -114,6 +124,32 @@ export class StreamChannel<T> extends InboxChannel<T> {
       return new ClosedError(`${this.label}: the peer closed the connection abruptly (${err.code})`, { cause: err });
     }
     return err;
+  }
+
+  /**
+   * A large payload is being assembled: read the rest of it straight from
+   * the descriptor into its buffer while the kernel has bytes, instead of
+   * waiting for the stream's next 64 KiB chunk (one callback, one
+   * allocation and one copy each). The stream's own reads are
+   * level-triggered, so they simply find less; the end of the stream and
+   * errors are left for them to report (errors: reported here).
+   */
+  #readAhead(frames: Frame[]): Error | undefined {
+    const readInto = this.#readInto;
+    if (readInto === undefined || this.#parser.directSpace() === undefined) return undefined;
+    const fd = (this.stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0 || this.stream.isPaused()) return undefined;
+    for (let space = this.#parser.directSpace(); space !== undefined; space = this.#parser.directSpace()) {
+      let n: number;
+      try {
+        n = readInto(fd, space);
+      } catch (err) {
+        return this.#streamError(err as Error);
+      }
+      if (n <= 0) return undefined;
+      this.#parser.directFilled(n, frames);
+    }
+    return undefined;
   }
 
   #fail(err: Error): void {

@@ -146,6 +146,29 @@ void SetPipeCapacity(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(n);
 }
 
+// readInto(fd, view) -> bytes read into the view, 0 at end of stream, -1
+// when nothing is ready (EAGAIN). For a non-blocking descriptor whose owner
+// (libuv) polls it level-triggered: reading ahead of it only makes its next
+// read find less.
+void ReadInto(const FunctionCallbackInfo<Value>& args) {
+  int fd;
+  if (!GetFd(args, 0, &fd)) return;
+  if (!args[1]->IsArrayBufferView()) return ThrowTypeError(args.GetIsolate(), "expected an ArrayBufferView");
+  v8::Local<v8::ArrayBufferView> view = args[1].As<v8::ArrayBufferView>();
+  size_t length = view->ByteLength();
+  if (length == 0) return args.GetReturnValue().Set(0);
+  char* data = static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset();
+  ssize_t n;
+  do {
+    n = read(fd, data, length);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return args.GetReturnValue().Set(-1);
+    return ThrowErrno(args.GetIsolate(), errno, "read");
+  }
+  args.GetReturnValue().Set(static_cast<double>(n));
+}
+
 }  // namespace
 
 void InitFd(Local<Context> context, Local<Object> exports) {
@@ -157,6 +180,7 @@ void InitFd(Local<Context> context, Local<Object> exports) {
   SetMethod(context, exports, "pipeQueued", PipeQueued);
   SetMethod(context, exports, "pipeCapacity", PipeCapacity);
   SetMethod(context, exports, "setPipeCapacity", SetPipeCapacity);
+  SetMethod(context, exports, "readInto", ReadInto);
   SetConstant(context, exports, "PIPE_BUF", PIPE_BUF);
 }
 

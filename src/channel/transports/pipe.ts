@@ -133,6 +133,7 @@ export class PipeChannel<T> extends StreamChannel<T> {
       canReceive: reader,
       stream,
       raw: init.raw,
+      readInto: native.readInto,
       ...(init.batchSize === undefined ? {} : { batchSize: init.batchSize }),
     });
     this.#fd = init.fd;

@@ -299,6 +299,7 @@ function makeChannel<T>(sock: NetSocket, target: Target, role: 'client' | 'serve
   const peer = role === 'server' ? (target.kind === 'unix' ? 'client' : `client ${remote.address}:${remote.port}`) : 'server';
   return new SocketChannel<T>({
     stream: sock,
+    readInto: native.readInto,
     traits: target.kind === 'unix' ? UNIX_TRAITS : TCP_TRAITS,
     codec,
     maxMessageSize: res.maxMessageSize,
