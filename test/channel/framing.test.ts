@@ -4,7 +4,12 @@
 // buffer (directSpace / directFilled), as stream channels do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { native } from '../../src/binding/native.js';
 import { FRAME_HEADER, FrameParser, header, type Frame } from '../../src/channel/framing.js';
+import { tempDir } from '../helpers/temp-files.js';
+
+const tmp = tempDir('framing');
 
 function frame(length: number, type: number, seed: number): Buffer {
   const payload = Buffer.alloc(length);
@@ -76,4 +81,23 @@ test('a chunk that finishes a large payload goes on with the frames after it', (
   p.push(stream.subarray(50_000, 150_000), out);
   p.push(stream.subarray(150_000), out);
   check(out, [[100_000, 2, 1], [3, 1, 2], [80_000, 3, 3]]);
+});
+
+test('native readInto: -1 when nothing is ready, the bytes, 0 at the end; bad arguments throw', () => {
+  const fifo = tmp.file('fifo');
+  native.mkfifo(fifo, 0o600);
+  const r = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const w = openSync(fifo, constants.O_WRONLY);
+  const view = new Uint8Array(16);
+  assert.equal(native.readInto(r, view), -1);
+  writeSync(w, Buffer.from('hello'));
+  assert.equal(native.readInto(r, view.subarray(3)), 5);
+  assert.equal(Buffer.from(view.subarray(3, 8)).toString(), 'hello');
+  assert.equal(native.readInto(r, new Uint8Array(0)), 0, 'an empty view reads nothing');
+  closeSync(w);
+  assert.equal(native.readInto(r, view), 0, 'the end of the stream');
+  assert.throws(() => native.readInto(-1, view), RangeError);
+  assert.throws(() => native.readInto(r, 'x' as unknown as Uint8Array), TypeError);
+  closeSync(r);
+  assert.throws(() => native.readInto(r, view), (e: { code?: string; syscall?: string }) => e.code === 'EBADF' && e.syscall === 'read');
 });
