@@ -26,6 +26,7 @@ import { InboxChannel, waitFor, type BaseChannelInit, type Wait } from './base-c
 import { FRAME_HEADER, FrameParser, header, writeHeader, type Frame } from './framing.js';
 
 const COALESCE_LIMIT = 16 * 1024;
+const EMPTY = new Uint8Array(0);
 const BATCH_SIZE = 64 * 1024;
 
 /** @internal */
@@ -45,6 +46,8 @@ export interface StreamChannelInit<T> extends BaseChannelInit<T> {
    * that load the addon; the addon-free child side goes without.
    */
   readInto?: (fd: number, view: Uint8Array) => number;
+  /** writev(2) of two views (bytes written, -1 when nothing could be): lets a large frame skip the stream's queue. */
+  writeFrom?: (fd: number, head: Uint8Array, body: Uint8Array) => number;
 }
 
 /** @internal */
@@ -63,6 +66,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
   readonly #raw: boolean;
   readonly #batchSize: number;
   readonly #readInto: ((fd: number, view: Uint8Array) => number) | undefined;
+  readonly #writeFrom: ((fd: number, head: Uint8Array, body: Uint8Array) => number) | undefined;
 
   /** @internal */
   constructor(init: StreamChannelInit<T>) {
@@ -72,6 +76,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
     this.#raw = init.raw === true;
     this.#batchSize = init.batchSize ?? BATCH_SIZE;
     this.#readInto = init.readInto;
+    this.#writeFrom = init.writeFrom;
     // Every read fills a fresh buffer that nothing else writes: raw payloads
     // can be handed out as views of it.
     this._ownPayloads();
@@ -137,8 +142,8 @@ export class StreamChannel<T> extends InboxChannel<T> {
   #readAhead(frames: Frame[]): Error | undefined {
     const readInto = this.#readInto;
     if (readInto === undefined || this.#parser.directSpace() === undefined) return undefined;
-    const fd = (this.stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0 || this.stream.isPaused()) return undefined;
+    const fd = this.#fd();
+    if (fd < 0 || this.stream.isPaused()) return undefined;
     for (let space = this.#parser.directSpace(); space !== undefined; space = this.#parser.directSpace()) {
       let n: number;
       try {
@@ -150,6 +155,47 @@ export class StreamChannel<T> extends InboxChannel<T> {
       this.#parser.directFilled(n, frames);
     }
     return undefined;
+  }
+
+  /** The stream's descriptor, or -1. */
+  #fd(): number {
+    const fd = (this.stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : -1;
+  }
+
+  /**
+   * Writes as much of a large frame as the kernel takes now, straight from
+   * the caller's memory, when nothing waits in the stream's queue (so the
+   * order holds): often all of it, and then no copy and no write request.
+   * Returns the bytes written (header included), 0 when it did not try or
+   * the kernel took nothing. Errors are left to the stream's own write of
+   * the rest, which reports them.
+   */
+  #writeDirect(head: Uint8Array, payload: Uint8Array): number {
+    const writeFrom = this.#writeFrom;
+    if (writeFrom === undefined || this.stream.writableLength !== 0 || this.stream.writableCorked !== 0) return 0;
+    const fd = this.#fd();
+    if (fd < 0) return 0;
+    try {
+      return Math.max(0, writeFrom(fd, head, payload));
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The large-frame write: what the kernel takes now goes directly, the rest through the stream. */
+  #writeLarge(frame: Frame, copyRest: boolean, done?: (err?: Error | null) => void): boolean {
+    this.#flush();
+    const head = this.#raw ? EMPTY : header(frame.payload.length, frame.type, frame.priority);
+    const wrote = this.#writeDirect(head, frame.payload);
+    if (wrote === head.length + frame.payload.length) return true;
+    const rest = frame.payload.subarray(Math.max(0, wrote - head.length));
+    this.stream.cork();
+    if (wrote < head.length) this.stream.write(head.subarray(wrote));
+    // Without a completion to wait for, copy: the caller may reuse its buffer at once.
+    this.stream.write(copyRest ? Buffer.from(rest) : rest, done);
+    this.stream.uncork();
+    return false;
   }
 
   #fail(err: Error): void {
@@ -244,12 +290,8 @@ export class StreamChannel<T> extends InboxChannel<T> {
       this.#append(frame);
       return;
     }
-    this.#flush();
     await new Promise<void>((resolve, reject) => {
-      this.stream.cork();
-      if (!this.#raw) this.stream.write(header(frame.payload.length, frame.type, frame.priority));
-      this.stream.write(frame.payload, (err) => (err ? reject(this.#error ?? this.#streamError(err)) : resolve()));
-      this.stream.uncork();
+      if (this.#writeLarge(frame, false, (err) => (err ? reject(this.#error ?? this.#streamError(err)) : resolve()))) resolve();
     });
   }
 
@@ -260,12 +302,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
     if (frame.payload.length < COALESCE_LIMIT) {
       this.#append(frame);
     } else {
-      this.#flush();
-      // No completion to wait for here: copy, so the caller may reuse its buffer.
-      this.stream.cork();
-      if (!this.#raw) this.stream.write(header(frame.payload.length, frame.type, frame.priority));
-      this.stream.write(Buffer.from(frame.payload));
-      this.stream.uncork();
+      this.#writeLarge(frame, true);
     }
     return true;
   }

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -169,6 +170,33 @@ void ReadInto(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(static_cast<double>(n));
 }
 
+// writeFrom(fd, head, body) -> bytes written of head then body (one
+// writev), -1 when the descriptor takes nothing now (EAGAIN). For a
+// non-blocking descriptor with nothing queued in its owner (libuv): the
+// caller writes the rest, if any, through the owner.
+void WriteFrom(const FunctionCallbackInfo<Value>& args) {
+  int fd;
+  if (!GetFd(args, 0, &fd)) return;
+  if (!args[1]->IsArrayBufferView() || !args[2]->IsArrayBufferView()) {
+    return ThrowTypeError(args.GetIsolate(), "expected two ArrayBufferViews");
+  }
+  struct iovec iov[2];
+  for (int i = 0; i < 2; i++) {
+    v8::Local<v8::ArrayBufferView> view = args[1 + i].As<v8::ArrayBufferView>();
+    iov[i].iov_len = view->ByteLength();
+    iov[i].iov_base = iov[i].iov_len == 0 ? nullptr : static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset();
+  }
+  ssize_t n;
+  do {
+    n = writev(fd, iov, 2);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return args.GetReturnValue().Set(-1);
+    return ThrowErrno(args.GetIsolate(), errno, "writev");
+  }
+  args.GetReturnValue().Set(static_cast<double>(n));
+}
+
 }  // namespace
 
 void InitFd(Local<Context> context, Local<Object> exports) {
@@ -181,6 +209,7 @@ void InitFd(Local<Context> context, Local<Object> exports) {
   SetMethod(context, exports, "pipeCapacity", PipeCapacity);
   SetMethod(context, exports, "setPipeCapacity", SetPipeCapacity);
   SetMethod(context, exports, "readInto", ReadInto);
+  SetMethod(context, exports, "writeFrom", WriteFrom);
   SetConstant(context, exports, "PIPE_BUF", PIPE_BUF);
 }
 

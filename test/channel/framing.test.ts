@@ -101,3 +101,25 @@ test('native readInto: -1 when nothing is ready, the bytes, 0 at the end; bad ar
   closeSync(r);
   assert.throws(() => native.readInto(r, view), (e: { code?: string; syscall?: string }) => e.code === 'EBADF' && e.syscall === 'read');
 });
+
+test('native writeFrom: header and body in one writev, -1 when the pipe is full; bad arguments throw', () => {
+  const fifo = tmp.file('fifo');
+  native.mkfifo(fifo, 0o600);
+  const r = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const w = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  assert.equal(native.writeFrom(w, Buffer.from('ab'), Buffer.from('cde')), 5);
+  const view = new Uint8Array(8);
+  assert.equal(native.readInto(r, view), 5);
+  assert.equal(Buffer.from(view.subarray(0, 5)).toString(), 'abcde');
+  // Fill the pipe: the kernel takes what fits, then nothing.
+  const big = new Uint8Array(1 << 20);
+  let total = 0;
+  for (let n = native.writeFrom(w, new Uint8Array(0), big); n > 0; n = native.writeFrom(w, new Uint8Array(0), big)) total += n;
+  assert.ok(total >= 4096 && total <= 1 << 20, `the pipe took ${total} bytes`);
+  assert.equal(native.writeFrom(w, new Uint8Array(0), big), -1);
+  assert.throws(() => native.writeFrom(w, 'x' as unknown as Uint8Array, big), TypeError);
+  assert.throws(() => native.writeFrom(-1, big, big), RangeError);
+  closeSync(r);
+  assert.throws(() => native.writeFrom(w, big, big), (e: { code?: string }) => e.code === 'EPIPE');
+  closeSync(w);
+});

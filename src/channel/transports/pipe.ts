@@ -134,6 +134,7 @@ export class PipeChannel<T> extends StreamChannel<T> {
       stream,
       raw: init.raw,
       readInto: native.readInto,
+      writeFrom: native.writeFrom,
       ...(init.batchSize === undefined ? {} : { batchSize: init.batchSize }),
     });
     this.#fd = init.fd;

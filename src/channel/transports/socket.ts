@@ -300,6 +300,7 @@ function makeChannel<T>(sock: NetSocket, target: Target, role: 'client' | 'serve
   return new SocketChannel<T>({
     stream: sock,
     readInto: native.readInto,
+    writeFrom: native.writeFrom,
     traits: target.kind === 'unix' ? UNIX_TRAITS : TCP_TRAITS,
     codec,
     maxMessageSize: res.maxMessageSize,
