@@ -157,6 +157,8 @@ export interface NativeAddon {
   setPipeCapacity(fd: number, size: number): number;
   /** read(2) into `view`: bytes read, 0 at the end of the stream, -1 when nothing is ready (EAGAIN). */
   readInto(fd: number, view: ArrayBufferView): number;
+  /** SO_SNDBUF of a socket: asks for `bytes`, returns what the kernel granted (clamped to wmem_max, doubled). */
+  setSendBuffer(fd: number, bytes: number): number;
   /** One writev(2) of `head` then `body`: bytes written, -1 when nothing could be (EAGAIN). */
   writeFrom(fd: number, head: ArrayBufferView, body: ArrayBufferView): number;
   /** Writes of at most this many bytes to a pipe are atomic. */

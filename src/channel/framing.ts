@@ -173,7 +173,9 @@ export class FrameParser {
         this.#need = length;
         if (length >= DIRECT_MIN) {
           // Here nothing is pending and the chunk ends inside the payload.
-          this.#direct = Buffer.allocUnsafeSlow(length);
+          // Uninitialized (every byte is written before it is handed out), and a plain Uint8Array like the other payloads.
+          const b = Buffer.allocUnsafeSlow(length);
+          this.#direct = new Uint8Array(b.buffer, b.byteOffset, length);
           this.#filled = end - pos;
           this.#direct.set(chunk.subarray(pos), 0);
           return out;

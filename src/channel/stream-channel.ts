@@ -157,6 +157,18 @@ export class StreamChannel<T> extends InboxChannel<T> {
     return undefined;
   }
 
+  /**
+   * Called before a large frame (`bytes` with its header) is written: a
+   * transport may make its kernel buffer hold it, so that one write takes it.
+   * @internal
+   */
+  protected _beforeLargeWrite(_bytes: number): void {}
+
+  /** The stream's descriptor, or -1. @internal */
+  protected _fd(): number {
+    return this.#fd();
+  }
+
   /** The stream's descriptor, or -1. */
   #fd(): number {
     const fd = (this.stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
@@ -187,6 +199,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
   #writeLarge(frame: Frame, copyRest: boolean, done?: (err?: Error | null) => void): boolean {
     this.#flush();
     const head = this.#raw ? EMPTY : header(frame.payload.length, frame.type, frame.priority);
+    this._beforeLargeWrite(head.length + frame.payload.length);
     const wrote = this.#writeDirect(head, frame.payload);
     if (wrote === head.length + frame.payload.length) return true;
     const rest = frame.payload.subarray(Math.max(0, wrote - head.length));

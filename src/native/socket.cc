@@ -102,11 +102,26 @@ void UnixListen(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(fd);
 }
 
+// setSendBuffer(fd, bytes) -> the send buffer the kernel granted (it clamps
+// the request to net.core.wmem_max and reports twice the payload room).
+void SetSendBuffer(const FunctionCallbackInfo<Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  int32_t fd, bytes;
+  if (!GetInt32(args, 0, &fd) || !GetInt32(args, 1, &bytes)) return;
+  if (fd < 0 || bytes <= 0) return ThrowRangeError(isolate, "expected a descriptor and a positive size");
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) return ThrowErrno(isolate, errno, "setsockopt");
+  int granted = 0;
+  socklen_t len = sizeof granted;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &granted, &len) != 0) return ThrowErrno(isolate, errno, "getsockopt");
+  args.GetReturnValue().Set(granted);
+}
+
 }  // namespace
 
 void InitSocket(Local<Context> context, Local<Object> exports) {
   SetMethod(context, exports, "unixListen", UnixListen);
   SetMethod(context, exports, "unixConnect", UnixConnect);
+  SetMethod(context, exports, "setSendBuffer", SetSendBuffer);
 }
 
 }  // namespace multiproc

@@ -65,6 +65,7 @@ test('the rest of a large payload can be written straight into its buffer', () =
   p.directFilled(space.length, out);
   check(out, [[300_000, 7, 9]]);
   assert.ok(out[0]!.payload.buffer.byteLength === 300_000, 'the payload has a buffer of its own');
+  assert.equal(Object.getPrototypeOf(out[0]!.payload), Uint8Array.prototype, 'a plain Uint8Array, as other payloads');
   assert.equal(p.directSpace(), undefined);
   assert.equal(p.partial, false);
   // What follows is parsed as usual.
@@ -122,4 +123,17 @@ test('native writeFrom: header and body in one writev, -1 when the pipe is full;
   closeSync(r);
   assert.throws(() => native.writeFrom(w, big, big), (e: { code?: string }) => e.code === 'EPIPE');
   closeSync(w);
+});
+
+test('native setSendBuffer refuses what is not a socket, with the errno', () => {
+  const fifo = tmp.file('fifo');
+  native.mkfifo(fifo, 0o600);
+  const r = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    assert.throws(() => native.setSendBuffer(-1, 1 << 20), RangeError);
+    assert.throws(() => native.setSendBuffer(r, 0), RangeError);
+    assert.throws(() => native.setSendBuffer(r, 1 << 20), (e: { code?: string; syscall?: string }) => e.code === 'ENOTSOCK' && e.syscall === 'setsockopt');
+  } finally {
+    closeSync(r);
+  }
 });

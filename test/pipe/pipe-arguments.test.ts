@@ -3,7 +3,7 @@
 // point the wrong way are refused, and a child end is closed here after the tick.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { DuplexPipe, Pipe } from '../../src/channel/transports/pipe.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 
@@ -32,6 +32,35 @@ test('capacity sets the kernel buffer (rounded up to pages); stats report it', a
   const w2 = small.writer();
   assert.equal(w2.stats().capacityBytes, 4096);
   w2.destroy();
+});
+
+test('a writer grows its pipe for a message larger than the pipe, up to 1 MiB, and the message arrives whole', async () => {
+  const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
+  const privileged = process.getuid?.() === 0;
+  using pipe = Pipe.create();
+  const w = pipe.writer({ codec: 'raw', maxMessageSize: 4 << 20 });
+  const r = pipe.reader({ codec: 'raw', maxMessageSize: 4 << 20 });
+  try {
+    assert.equal(w.stats().capacityBytes, 65536);
+    const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7) & 0xff);
+    // A message that fits leaves the pipe as it is.
+    await w.send(bytes(40_000), T);
+    assert.deepEqual(await r.receive(T), bytes(40_000));
+    assert.equal(w.stats().capacityBytes, 65536);
+    const big = bytes(300_000);
+    const got = r.receive(T);
+    await w.send(big, T);
+    assert.deepEqual(await got, big);
+    if (privileged || max >= 1 << 19) assert.equal(w.stats().capacityBytes, 1 << 19, 'grown to the power of two that holds it');
+    const huge = bytes(3 << 20);
+    const got2 = r.receive(T);
+    assert.equal(w.trySend(huge), true);
+    assert.deepEqual(await got2, huge);
+    if (privileged || max >= 1 << 20) assert.equal(w.stats().capacityBytes, 1 << 20, 'no further than 1 MiB');
+  } finally {
+    w.destroy();
+    r.destroy();
+  }
 });
 
 test('each end is taken once; a closed pipe gives nothing; bad options do not use up the end', async () => {

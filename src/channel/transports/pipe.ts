@@ -97,6 +97,9 @@ export interface PipeChannelInit<T> extends Omit<BaseChannelInit<T>, 'canSend' |
   onClosed?: () => void;
 }
 
+/** A writer grows its pipe up to this many bytes for large messages (the default pipe-max-size). */
+const GROW_MAX = 1 << 20;
+
 /**
  * One end of a pipe or FIFO as a channel: a StreamChannel over a net.Socket
  * that owns the descriptor (closing the channel closes it).
@@ -149,6 +152,31 @@ export class PipeChannel<T> extends StreamChannel<T> {
   /** The descriptor, while open. */
   get fd(): number {
     return this.#fd;
+  }
+
+  /** The pipe's capacity as last seen or set; -1 once growing it failed. */
+  #capacity = 0;
+
+  /**
+   * A message larger than the pipe crosses it in pieces of its capacity (64
+   * KiB by default), each a wake-up of the reader and then of this writer.
+   * Grow the pipe to hold it, up to GROW_MAX, best effort: above
+   * /proc/sys/fs/pipe-max-size, or past the user's allowance of pipe
+   * buffers, the kernel refuses and the pipe stays as it is.
+   * @internal
+   */
+  protected override _beforeLargeWrite(bytes: number): void {
+    if (this.#reader || this.#capacity < 0 || bytes <= this.#capacity) return;
+    try {
+      if (this.#capacity === 0) {
+        this.#capacity = native.pipeCapacity(this.#fd);
+        if (bytes <= this.#capacity) return;
+      }
+      if (this.#capacity >= GROW_MAX) return;
+      this.#capacity = native.setPipeCapacity(this.#fd, Math.min(GROW_MAX, 2 ** Math.ceil(Math.log2(bytes))));
+    } catch {
+      this.#capacity = -1;
+    }
   }
 
   /** Graceful close; resolves once the descriptor itself is closed. @internal */

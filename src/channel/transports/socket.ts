@@ -265,6 +265,9 @@ interface SocketChannelInit<T> extends StreamChannelInit<T> {
  * A Unix or TCP connection: a two-way, framed {@link SocketConnection}.
  * Made by `Socket.connect` and handed out by a {@link SocketServer}.
  */
+/** Largest send buffer a Unix connection asks for, for large messages. */
+const SEND_BUFFER_MAX = 4 << 20;
+
 export class SocketChannel<T = unknown> extends StreamChannel<T> implements SocketConnection<T> {
   readonly local: SocketEndpoint;
   readonly remote: SocketEndpoint;
@@ -279,6 +282,30 @@ export class SocketChannel<T = unknown> extends StreamChannel<T> implements Sock
     // The handshake read in paused mode; bytes the peer sent right after it
     // (and its end, if it already closed) are still buffered in the socket.
     this.stream.resume();
+  }
+
+  /** SO_SNDBUF as last granted (0: not asked yet, -1: asking failed). */
+  #sendBuffer = 0;
+
+  /**
+   * Unix sockets only (TCP tunes its own buffers): a large message fits
+   * one write when the send buffer holds it, up to SEND_BUFFER_MAX and what
+   * net.core.wmem_max allows.
+   * @internal
+   */
+  protected override _beforeLargeWrite(bytes: number): void {
+    if (this.traits.mechanism !== UNIX_TRAITS.mechanism || this.#sendBuffer < 0) return;
+    // The kernel reports twice the payload room it grants.
+    const want = Math.min(SEND_BUFFER_MAX, 2 ** Math.ceil(Math.log2(bytes)));
+    if (this.#sendBuffer >= 2 * want) return;
+    const fd = this._fd();
+    if (fd < 0) return;
+    try {
+      const granted = native.setSendBuffer(fd, want);
+      this.#sendBuffer = granted >= 2 * want ? granted : -1;
+    } catch {
+      this.#sendBuffer = -1;
+    }
   }
 
   /** @see SocketConnection.ref */
