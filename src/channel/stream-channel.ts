@@ -136,8 +136,8 @@ export class StreamChannel<T> extends InboxChannel<T> {
    * the descriptor into its buffer while the kernel has bytes, instead of
    * waiting for the stream's next 64 KiB chunk (one callback, one
    * allocation and one copy each). The stream's own reads are
-   * level-triggered, so they simply find less; the end of the stream and
-   * errors are left for them to report (errors: reported here).
+   * level-triggered, so they simply find less. The end of the stream is
+   * left for them to report; a read error is returned, to close the channel.
    */
   #readAhead(frames: Frame[]): Error | undefined {
     const readInto = this.#readInto;
