@@ -11,7 +11,7 @@
  */
 import { Socket } from 'node:net';
 import type { ChannelTraits } from '../channel/channel.js';
-import { StreamChannel } from '../channel/stream-channel.js';
+import { StreamChannel, type StreamChannelInit } from '../channel/stream-channel.js';
 import type { TypeSelector, Wait } from '../channel/base-channel.js';
 import type { Codec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
@@ -32,6 +32,9 @@ export interface SocketPairChannelInit<T> {
   codec: Codec<T>;
   maxMessageSize: number;
   label: string;
+  /** Direct reads and writes of large frames (the parent side, which has the addon; see StreamChannelInit). */
+  readInto?: StreamChannelInit<T>['readInto'];
+  writeFrom?: StreamChannelInit<T>['writeFrom'];
 }
 
 /** Opens the socket a parent passed as descriptor `fd`. @internal */
@@ -46,7 +49,17 @@ export class SocketPairChannel<T> extends StreamChannel<T> {
 
   /** @internal */
   constructor(init: SocketPairChannelInit<T>) {
-    super({ stream: init.socket, traits: socketPairTraits, codec: init.codec, maxMessageSize: init.maxMessageSize, label: init.label, canSend: true, canReceive: true });
+    super({
+      stream: init.socket,
+      traits: socketPairTraits,
+      codec: init.codec,
+      maxMessageSize: init.maxMessageSize,
+      label: init.label,
+      canSend: true,
+      canReceive: true,
+      ...(init.readInto === undefined ? {} : { readInto: init.readInto }),
+      ...(init.writeFrom === undefined ? {} : { writeFrom: init.writeFrom }),
+    });
     this.#socket = init.socket;
     this.#socket.unref();
   }

@@ -36,6 +36,7 @@ import { exitReason, type ExitReason } from './exit-reason.js';
 import { SocketPairChannel } from './socket-pair-channel.js';
 import { registryEnvKeys, sweep, treeId } from '../resources/registry.js';
 import { describeChannel, transportOf, type ChannelDescriptor, type DescribeContext, type StreamDescriptor } from './transports.js';
+import { native } from '../binding/native.js';
 
 /** A channel that spawn() creates as its own socket pair. */
 export interface StreamChannelSpec {
@@ -443,6 +444,9 @@ export class ChildHandle {
         codec: resolveCodec(s.spec.codec, 'structured'),
         maxMessageSize: validateMaxMessageSize(s.spec.maxMessageSize),
         label: `channel '${s.name}' of '${this.name}'`,
+        // The parent has the addon: large frames skip Node's stream buffers (the child's side may load none).
+        readInto: native.readInto,
+        writeFrom: native.writeFrom,
       });
       this.#channels.set(s.name, ch);
       this.#own.push(ch);
