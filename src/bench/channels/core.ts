@@ -150,7 +150,7 @@ export interface Sizing {
   onewayWarmup: number;
 }
 
-/** Default pause before a parked round trip, ms: well past every spin (the C ring's, ShmRing's 0.1 ms). */
+/** Default pause before a parked round trip, ms: past the C ring's spin and ShmRing's 1 ms polling budget. */
 export const PARKED_GAP_MS = 2;
 /** The pause varies by up to this fraction either way, so that it does not lock onto a timer tick. */
 export const PARKED_JITTER = 0.1;
