@@ -83,6 +83,9 @@ async function poolCase(): Promise<Record<string, number>> {
   }
 }
 
+/** The spin budget of the ring-spin RPC row, µs: a few round trips of a trivial call. */
+const RPC_SPIN_US = 50;
+
 async function rpcCase(): Promise<Record<string, number>> {
   const peer = here('./rpc-peer.js');
   const calls = params.calls;
@@ -106,8 +109,10 @@ async function rpcCase(): Promise<Record<string, number>> {
     };
   } else {
     const name = `mpbench-rpc-${process.pid}`;
-    const ring = impl === 'ring' ? ShmRing.createDuplex(name, { capacity: 1 << 20 }) : undefined;
-    const h = spawn(peer, { args: impl === 'ring' ? ['ring', name] : ['stream'], ...(impl === 'stream' ? { channels: { rpc: 'stream' } } : {}) });
+    // ring-spin: both ends spin up to RPC_SPIN_US before polling (options.spinUs).
+    const spinUs = impl === 'ring-spin' ? RPC_SPIN_US : 0;
+    const ring = impl === 'stream' ? undefined : ShmRing.createDuplex(name, { capacity: 1 << 20, spinUs });
+    const h = spawn(peer, { args: impl === 'stream' ? ['stream'] : ['ring', name, String(spinUs)], ...(impl === 'stream' ? { channels: { rpc: 'stream' } } : {}) });
     await h.ready;
     const remote = connect<{ echo(x: number): number }>(ring ?? h.channel('rpc'));
     call = (x) => remote.echo(x);

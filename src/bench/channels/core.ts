@@ -380,6 +380,12 @@ function targets(cell: (row: string, size: number) => Cell | undefined): Target[
     // Only when the run measured parked round trips at this size.
     if (Number.isFinite(ring.parkedP50)) add('shmring-parked-vs-c', `ShmRing ${sizeName(small)} parked RTT p50 vs C futex ring (times slower)`, ring.ratios.vsC.parkedSlowdown, '<= 2x', (v) => v <= 2);
   }
+  // The target's "busy peer (spin, then park)": both ends with options.spinUs, as the C ring spins.
+  const spinning = cell('shmring-spin', small);
+  if (spinning) {
+    add('shmring-spin-rtt-vs-c', `ShmRing ${sizeName(small)} round trip p50 with spinUs vs C ring (times slower)`, spinning.ratios.vsC.rttSlowdown, '<= 3x', (v) => v <= 3);
+    add('shmring-spin-oneway-vs-fork', `ShmRing ${sizeName(small)} one-way with spinUs vs child_process json`, spinning.ratios.vsForkJson.oneway, '>= 20x', (v) => v >= 20);
+  }
   // Like for like: the C reader copies every message into one buffer it reuses, as receiveInto does.
   const intoBig = cell('shmring-into', big);
   if (intoBig) add('shmring-1mib-vs-c', `ShmRing ${sizeName(big)} bandwidth vs C ring (send + receiveInto a reused buffer, as the C reader)`, intoBig.ratios.vsC.oneway, '>= 0.50x', (v) => v >= 0.5);

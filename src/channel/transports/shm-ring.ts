@@ -119,6 +119,8 @@ export interface ShmRingCreateOptions<T> extends ChannelOptions<T> {
    * `'purgeAndCreate'`.
    */
   creation?: Exclude<CreationMode, 'open'>;
+  /** See {@link ShmRingOpenOptions.spinUs}. */
+  spinUs?: number;
 }
 
 /** Options of {@link ShmRing.open}. */
@@ -127,6 +129,17 @@ export interface ShmRingOpenOptions<T> {
   codec?: CodecOption<T>;
   /** Register this handle as sender or receiver now (else at its first send or receive). */
   role?: ShmRingRole;
+  /**
+   * Microseconds, 0 to 1000, that an async wait of this handle (`receive`,
+   * or `send` waiting for room) may spin, blocking the event loop, before it
+   * polls once per event-loop turn and then parks. Default 0: async waits
+   * never block the loop. A peer that answers within microseconds (a busy
+   * RPC server, a ping-pong) then costs no event-loop turn per message. The
+   * spin is adaptive: after one that found nothing, the handle stops
+   * spinning until a wait is again answered within `spinUs`, so a slow or
+   * idle peer costs at most one spin.
+   */
+  spinUs?: number;
 }
 
 /** Options of the `*Sync` waits. */
@@ -168,13 +181,21 @@ const SPIN_MAX_SYNC_MS = 1;
 const POLL_MIN_MS = 0.02;
 const POLL_MAX_MS = 1;
 const POLL_PROBE_EVERY = 8;
+/** Microtask hops an async spin (options.spinUs) waits for, so the code that reacts to the last message runs first. */
+const SPIN_AFTER_HOPS = 8;
 /** A poll turn longer than this (ms) ends the polling. */
 const POLL_TURN_MAX_MS = 0.5;
 
-/** One direction's polling budget (ms) and the waits in a row that found nothing. */
+/** One direction's polling budget (ms), the waits in a row that found nothing, and whether its waits spin first (options.spinUs). */
 interface PollState {
   budget: number;
   misses: number;
+  hot: boolean;
+}
+
+/** options.spinUs in ms. */
+function spinOption(value: unknown): number {
+  return value === undefined ? 0 : validateInteger(value, 'options.spinUs', 0, 1000) / 1000;
 }
 
 /** Calls `check` until it is true or `ms` pass; true when it became true. */
@@ -265,6 +286,8 @@ export class ShmRing<T = unknown> implements Channel<T> {
   #view = false;
   #receiveSpin = 0.02;
   #sendSpin = 0.02;
+  /** Async waits' spin budget in ms (options.spinUs); 0: none. */
+  #asyncSpin = 0;
   readonly #ready = (): boolean => this.#engine.ready() || this.#closed;
   // The last message taken, for receiveMessage without an allocation in receive.
   #type = 0;
@@ -327,7 +350,9 @@ export class ShmRing<T = unknown> implements Channel<T> {
       'creation',
       'codec',
       'maxMessageSize',
+      'spinUs',
     ]);
+    const spinMs = spinOption(opts.spinUs);
     const capacity = opts.capacity === undefined ? 1 << 20 : powerOfTwo(opts.capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
     const mode = opts.mode === undefined ? Mode.Spsc : validateOneOf(opts.mode, 'options.mode', ['spsc', 'mpmc'] as const) === 'spsc' ? Mode.Spsc : Mode.Mpmc;
     let slotSize = 16;
@@ -358,7 +383,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     } catch (err) {
       if (creation !== 'openOrCreate' || (err as { code?: string }).code !== 'EEXIST') throw err;
       // The existing ring's parameters win; only those given explicitly must agree.
-      return ShmRing.#attach<T>(name as string, SharedMemory.open(segName), codec, role, {
+      return ShmRing.#attach<T>(name as string, SharedMemory.open(segName), codec, role, spinMs, {
         ...(opts.mode === undefined ? {} : { mode }),
         ...(opts.capacity === undefined ? {} : { capacity }),
         ...(opts.maxMessageSize === undefined ? {} : { maxMessageSize }),
@@ -381,7 +406,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
       if (mode === Mode.Mpmc) MpmcEngine.initialize(i32, g);
       Atomics.store(i32, H_READY, 1);
       native.futexWake(shm.buffer, H_READY * 4, -1);
-      return new ShmRing<T>(name as string, shm, g, maxMessageSize, codec, role).#start();
+      return new ShmRing<T>(name as string, shm, g, maxMessageSize, codec, role).#start(spinMs);
     } catch (err) {
       shm.close();
       throw err;
@@ -399,10 +424,11 @@ export class ShmRing<T = unknown> implements Channel<T> {
    */
   static open<T = unknown>(name: string, options?: ShmRingOpenOptions<T>): ShmRing<T> {
     const segName = segmentName(name);
-    const opts = validateOptions<ShmRingOpenOptions<T>>(options, 'options', ['codec', 'role']);
+    const opts = validateOptions<ShmRingOpenOptions<T>>(options, 'options', ['codec', 'role', 'spinUs']);
     const role = opts.role === undefined ? undefined : validateOneOf(opts.role, 'options.role', ['sender', 'receiver'] as const);
+    const spinMs = spinOption(opts.spinUs);
     const codec = resolveCodec<T>(opts.codec, 'structured');
-    return ShmRing.#attach<T>(name, SharedMemory.open(segName), codec, role, {});
+    return ShmRing.#attach<T>(name, SharedMemory.open(segName), codec, role, spinMs, {});
   }
 
   /**
@@ -412,7 +438,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
    * (without `role`); errors as {@link ShmRing.create}.
    */
   static createDuplex<T = unknown>(name: string, options?: Omit<ShmRingCreateOptions<T>, 'role'>): ShmRingDuplex<T> {
-    validateOptions(options, 'options', ['capacity', 'mode', 'slotSize', 'maxSenders', 'maxReceivers', 'permissions', 'creation', 'codec', 'maxMessageSize']);
+    validateOptions(options, 'options', ['capacity', 'mode', 'slotSize', 'maxSenders', 'maxReceivers', 'permissions', 'creation', 'codec', 'maxMessageSize', 'spinUs']);
     const tx = ShmRing.create<T>(`${name}.0`, { ...options, role: 'sender' });
     try {
       return new ShmRingDuplex<T>(tx, ShmRing.create<T>(`${name}.1`, { ...options, role: 'receiver' }));
@@ -424,7 +450,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
 
   /** Opens the other end of {@link ShmRing.createDuplex}: sends on `.1`, receives on `.0`. Errors as {@link ShmRing.open}. */
   static openDuplex<T = unknown>(name: string, options?: Omit<ShmRingOpenOptions<T>, 'role'>): ShmRingDuplex<T> {
-    validateOptions(options, 'options', ['codec']);
+    validateOptions(options, 'options', ['codec', 'spinUs']);
     const tx = ShmRing.open<T>(`${name}.1`, { ...options, role: 'sender' });
     try {
       return new ShmRingDuplex<T>(tx, ShmRing.open<T>(`${name}.0`, { ...options, role: 'receiver' }));
@@ -439,6 +465,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     shm: SharedMemory,
     codec: Codec<T>,
     role: ShmRingRole | undefined,
+    spinMs: number,
     expect: { mode?: Mode; capacity?: number; maxMessageSize?: number },
   ): ShmRing<T> {
     try {
@@ -459,14 +486,15 @@ export class ShmRing<T = unknown> implements Channel<T> {
       if ((expect.mode !== undefined && expect.mode !== mode) || (expect.capacity !== undefined && expect.capacity !== g.capacity) || (expect.maxMessageSize !== undefined && expect.maxMessageSize !== max)) {
         throw new IncompatibleError(`shm-ring '${name}' exists with mode ${mode === Mode.Spsc ? 'spsc' : 'mpmc'}, capacity ${g.capacity}, maxMessageSize ${max}`);
       }
-      return new ShmRing<T>(name, shm, g, max, codec, role).#start();
+      return new ShmRing<T>(name, shm, g, max, codec, role).#start(spinMs);
     } catch (err) {
       shm.close();
       throw err;
     }
   }
 
-  #start(): this {
+  #start(spinMs: number): this {
+    this.#asyncSpin = spinMs;
     if (this.#role === 'sender') this.#engine.register(false);
     else if (this.#role === 'receiver') this.#engine.register(true);
     return this;
@@ -957,8 +985,8 @@ export class ShmRing<T = unknown> implements Channel<T> {
     }
   }
 
-  readonly #receivePoll: PollState = { budget: POLL_MAX_MS, misses: 0 };
-  readonly #sendPoll: PollState = { budget: POLL_MAX_MS, misses: 0 };
+  readonly #receivePoll: PollState = { budget: POLL_MAX_MS, misses: 0, hot: true };
+  readonly #sendPoll: PollState = { budget: POLL_MAX_MS, misses: 0, hot: true };
 
   /**
    * Looks at the ring once per event-loop turn (setImmediate) until `ready`
@@ -975,8 +1003,13 @@ export class ShmRing<T = unknown> implements Channel<T> {
    * late (it parked too, or the CPUs are busy) polling only burns time, so the
    * budget stays small; every few misses one long poll checks whether the
    * peer got fast again (two parked peers would otherwise keep each other slow).
+   *
+   * With options.spinUs, the first turn spins while `st.hot`: a spin that
+   * finds nothing clears it, a wait answered within the spin budget sets it again.
    */
   async #poll(ready: () => boolean, st: PollState, drive: DriveOptions | undefined): Promise<boolean> {
+    const spinMs = this.#asyncSpin;
+    const spinNow = spinMs > 0 && st.hot;
     const probe = st.misses >= POLL_PROBE_EVERY;
     const budget = probe ? POLL_MAX_MS : st.budget;
     const start = performance.now();
@@ -993,11 +1026,28 @@ export class ShmRing<T = unknown> implements Channel<T> {
         last = now;
         setImmediate(turn);
       };
-      setImmediate(turn);
+      if (!spinNow) return setImmediate(turn);
+      // options.spinUs: spin after the microtasks queued so far (and those
+      // they queue, a few hops deep) ran, so that what they send (the next
+      // call of a loop that receives ahead, as RPC does) goes out first. The
+      // loop is blocked for at most spinUs; a spin that finds nothing stops
+      // the spinning.
+      let hops = SPIN_AFTER_HOPS;
+      const spinTurn = (): void => {
+        if (--hops > 0) return queueMicrotask(spinTurn);
+        if (spin(ready, Math.min(spinMs, (drive?.deadline ?? Infinity) - performance.now()))) return resolve(true);
+        st.hot = false;
+        last = performance.now();
+        setImmediate(turn);
+      };
+      queueMicrotask(spinTurn);
     });
     if (found) {
+      const took = performance.now() - start;
       st.misses = 0;
-      st.budget = Math.min(POLL_MAX_MS, Math.max(st.budget, 4 * (performance.now() - start)));
+      st.budget = Math.min(POLL_MAX_MS, Math.max(st.budget, 4 * took));
+      // Answered within the spin budget: spin again next time.
+      if (took <= spinMs) st.hot = true;
       return true;
     }
     st.misses = probe ? 0 : st.misses + 1;

@@ -3,12 +3,12 @@ import type { Adapter } from '../common.js';
 import { baselines } from './baselines.js';
 import { mqueues } from './mqueue.js';
 import { fifo, pipe } from './pipes.js';
-import { fileChannel, shmRing, shmRingInto, shmRingSync, shmRingView } from './ring.js';
+import { fileChannel, shmRing, shmRingInto, shmRingSpin, shmRingSync, shmRingView } from './ring.js';
 import { socketPair } from './socketpair.js';
 import { sockets } from './sockets.js';
 import { memoryMapMutex, sharedMemoryMutex } from './memory.js';
 
-export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair, ...sockets, shmRing, shmRingSync, shmRingView, shmRingInto, fileChannel, sharedMemoryMutex, memoryMapMutex];
+export const adapters: Adapter[] = [...baselines, ...mqueues, pipe, fifo, socketPair, ...sockets, shmRing, shmRingSpin, shmRingSync, shmRingView, shmRingInto, fileChannel, sharedMemoryMutex, memoryMapMutex];
 
 export function adapterById(id: string): Adapter {
   const a = adapters.find((x) => x.id === id);

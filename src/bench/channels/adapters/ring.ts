@@ -25,8 +25,8 @@ function ringCapacity(size: number): number {
 
 type RingDuplex = ReturnType<typeof ShmRing.createDuplex<Uint8Array>>;
 
-/** A row over a ShmRing duplex of raw bytes; `endpoint` says which calls it uses. */
-function ringAdapter(row: Pick<Adapter, 'id' | 'label' | 'diagnostic'>, endpoint: (duplex: RingDuplex) => Endpoint): Adapter {
+/** A row over a ShmRing duplex of raw bytes; `endpoint` says which calls it uses, `spinUs` how both ends wait (options.spinUs). */
+function ringAdapter(row: Pick<Adapter, 'id' | 'label' | 'diagnostic'>, endpoint: (duplex: RingDuplex) => Endpoint, spinUs = 0): Adapter {
   return {
     ...row,
     group: 'ours',
@@ -34,12 +34,12 @@ function ringAdapter(row: Pick<Adapter, 'id' | 'label' | 'diagnostic'>, endpoint
     maxSize: () => RING_MAX_CAPACITY - 16,
     ...BYTE_MESSAGES,
     async driver(spec) {
-      const duplex = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: ringCapacity(spec.size), codec: 'raw' });
+      const duplex = ShmRing.createDuplex<Uint8Array>(spec.name, { capacity: ringCapacity(spec.size), codec: 'raw', spinUs });
       const { child, exit } = startPartner(spec);
       return { ep: endpoint(duplex), partnerExit: exit, kill: () => child.kill('SIGKILL') };
     },
     async partner(spec) {
-      return endpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw' }));
+      return endpoint(ShmRing.openDuplex<Uint8Array>(spec.name, { codec: 'raw', spinUs }));
     },
   };
 }
@@ -69,6 +69,15 @@ interface ShmRingDuplexLike {
 export const shmRing = ringAdapter(
   { id: 'shmring', label: 'ShmRing.createDuplex (two SPSC rings of 4 MiB, or of room for 4 messages when more)' },
   (duplex) => ringEndpoint(duplex as unknown as ShmRingDuplexLike),
+);
+
+/** The spin budget of the shmring-spin row, µs: several busy round trips. */
+export const RING_SPIN_US = 50;
+
+export const shmRingSpin = ringAdapter(
+  { id: 'shmring-spin', label: `ShmRing.createDuplex as shmring, both ends with spinUs: ${RING_SPIN_US} (async waits spin first)` },
+  (duplex) => ringEndpoint(duplex as unknown as ShmRingDuplexLike),
+  RING_SPIN_US,
 );
 
 interface SyncRing {
