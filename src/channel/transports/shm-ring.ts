@@ -11,10 +11,12 @@
  * - An idle async receiver first looks at the ring once per event-loop turn
  *   for an adaptive budget (20 µs to 1 ms: the loop keeps running), then parks
  *   on its event loop's doorbell (src/native/bell.cc), which the next sender
- *   rings with one datagram. The `*Sync` forms, and senders waiting for
- *   room, spin briefly and then sleep on a futex word (futex(2), or the
- *   addon's futex service when async). A sender makes a system call only
- *   when a receiver announced that it sleeps.
+ *   rings with one datagram. Async senders waiting for room poll the same
+ *   way, then sleep on a futex word through the addon's futex service. With
+ *   options.spinUs a handle's async waits spin on the ring first (bounded,
+ *   adaptive, after the pending microtasks). The `*Sync` forms spin briefly
+ *   and then sleep in futex(2). A sender makes a system call only when a
+ *   receiver announced that it sleeps.
  * - The ring is FIFO. `receive({ type })` and priorities are served by moving
  *   the records that are ready into a small inbox local to this handle and
  *   choosing there (System V rule). Priorities only take effect once a sender
