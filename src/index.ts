@@ -16,7 +16,7 @@ export { Barrier } from './sync/barrier.js';
 export type { BarrierResult } from './sync/barrier.js';
 export { RWLock, RWLockGuard } from './sync/rwlock.js';
 export type { RWLockMode } from './sync/rwlock.js';
-export type { Channel, Sender, Receiver, SendOptions, ReceiveOptions, Message, ChannelStats, ChannelTraits } from './channel/channel.js';
+export type { Channel, Sender, Receiver, BytesReceiver, SendOptions, ReceiveOptions, ReceiveIntoOptions, Message, ChannelStats, ChannelTraits } from './channel/channel.js';
 export { codecs, raw, json, structured, msgpack } from './channel/codec.js';
 export type { Codec, CodecOption } from './channel/codec.js';
 export type { ChannelOptions } from './channel/base-channel.js';

@@ -7,11 +7,12 @@
  * instead, which implements `_receive` over a local inbox.
  */
 import { AbortError, ClosedError, MessageTooLargeError, TimeoutError, rangeError, typeError, validateInteger, validateOptions, validateSignal, validateTimeout } from '../errors.js';
-import type { ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from './channel.js';
+import type { ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveOptions, SendOptions } from './channel.js';
 import { raw, type Codec } from './codec.js';
 import type { Frame } from './framing.js';
 import { onAbort } from '../abort.js';
 import { stampNow } from './stamp.js';
+import { intoArgs, tooSmall } from './into.js';
 
 /** Default `maxMessageSize`: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
@@ -114,6 +115,11 @@ interface FrameWaiter {
   selector: TypeSelector;
   resolve: (f: Frame) => void;
   reject: (e: unknown) => void;
+  /** receiveInto: the room its message may take (the target from its offset), and that offset. */
+  into?: Uint8Array;
+  at?: number;
+  /** receiveInto: the transport is reading the next payload straight into `into` (see _directTarget). */
+  claimed?: boolean;
 }
 
 /**
@@ -273,8 +279,7 @@ export abstract class BaseChannel<T> {
       const opts = validateOptions<ReceiveOptions>(options, 'options', ['type']);
       if (opts.type !== undefined) selector = validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
     }
-    if (!this.#canReceive) throw typeError('ERR_INVALID_STATE', `${this.label} is the sending end of a one-way channel; receive on the other end`);
-    if (this.#closed) throw new ClosedError(`${this.label} is closed`);
+    this._checkReceiving();
     const frame = this._tryReceive(selector);
     return frame === undefined ? undefined : this.#decode(frame);
   }
@@ -285,20 +290,30 @@ export abstract class BaseChannel<T> {
     const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
     const timeout = validateTimeout(opts.timeout);
     const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `a message on ${this.label}` };
-    if (!this.#canReceive) throw typeError('ERR_INVALID_STATE', `${this.label} is the sending end of a one-way channel; receive on the other end`);
-    if (this.#closed) throw new ClosedError(`${this.label} is closed`);
+    this._checkReceiving();
     checkWait(wait);
     const frame = await this._receive(selector, wait);
     const data = this.#decode(frame);
     return { data, type: frame.type, priority: frame.priority, size: frame.payload.length };
   }
 
-  #decode(frame: Frame): T {
-    const data = this.#rawViews ? (frame.payload as unknown as T) : this.codec.decode(frame.payload);
+  /** Throws unless this end may receive now (ERR_INVALID_STATE on a sending end, ERR_MULTIPROC_CLOSED once closed). @internal */
+  protected _checkReceiving(): void {
+    if (!this.#canReceive) throw typeError('ERR_INVALID_STATE', `${this.label} is the sending end of a one-way channel; receive on the other end`);
+    if (this.#closed) throw new ClosedError(`${this.label} is closed`);
+  }
+
+  /** Counts a received message of `bytes` in the stats. @internal */
+  protected _countReceived(bytes: number): void {
     const c = this.counters;
     c.messagesReceived++;
-    c.bytesReceived += frame.payload.length;
+    c.bytesReceived += bytes;
     c.lastReceiveMs = stampNow();
+  }
+
+  #decode(frame: Frame): T {
+    const data = this.#rawViews ? (frame.payload as unknown as T) : this.codec.decode(frame.payload);
+    this._countReceived(frame.payload.length);
     return data;
   }
 
@@ -412,10 +427,20 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
       const w = this.#waiters[i]!;
       if (selectFrame([frame], w.selector) === 0) {
         this.#waiters.splice(i, 1);
+        if (w.into !== undefined && frame.payload.length > w.into.length) {
+          // Too large for that target: it stays, first in line (the inbox is empty while a FIFO receive waits).
+          this.#queue(frame);
+          w.reject(tooSmall(this.label, frame.payload.length, w.into.length, w.at!));
+          return;
+        }
         w.resolve(frame);
         return;
       }
     }
+    this.#queue(frame);
+  }
+
+  #queue(frame: Frame): void {
     this.#inbox.push(frame);
     this.#inboxBytes += frame.payload.length;
     if (frame.priority !== 0) this.#prioritized++;
@@ -431,6 +456,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     this.#ended = err ?? new ClosedError(`${this.label}: the peer closed the channel`);
     const waiters = this.#waiters;
     this.#waiters = [];
+    if (waiters[0]?.claimed === true) this._directTargetLost();
     for (const w of waiters) w.reject(this.#ended);
   }
 
@@ -439,17 +465,22 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     return this.#inbox.length - this.#head;
   }
 
-  #take(selector: TypeSelector): Frame | undefined {
+  /** Index in #inbox of the frame `selector` chooses, or -1. */
+  #find(selector: TypeSelector): number {
     const inbox = this.#inbox;
-    let i: number;
-    if (this.#head === inbox.length) return undefined;
-    if (selector === 0 && this.#prioritized === 0) {
-      i = this.#head;
-    } else {
-      const k = selectFrame(this.#head === 0 ? inbox : inbox.slice(this.#head), selector);
-      if (k < 0) return undefined;
-      i = this.#head + k;
-    }
+    if (this.#head === inbox.length) return -1;
+    if (selector === 0 && this.#prioritized === 0) return this.#head;
+    const k = selectFrame(this.#head === 0 ? inbox : inbox.slice(this.#head), selector);
+    return k < 0 ? -1 : this.#head + k;
+  }
+
+  #take(selector: TypeSelector): Frame | undefined {
+    const i = this.#find(selector);
+    return i < 0 ? undefined : this.#removeAt(i);
+  }
+
+  #removeAt(i: number): Frame {
+    const inbox = this.#inbox;
     const frame = inbox[i]!;
     if (i === this.#head) {
       inbox[i] = undefined as unknown as Frame;
@@ -521,6 +552,102 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     }
     return waitInQueue<Frame, FrameWaiter>(wait, this.#waiters, (resolve, reject) => ({ selector, resolve, reject }));
   }
+
+  /**
+   * Copies the next message's bytes (the one `receive()` would return; no
+   * type selection, no codec) into `target` from `offset` (default 0) and
+   * returns how many there were, or `undefined` when none is here: a receive
+   * without an allocation per message, as Python's `recv_bytes_into`.
+   * Errors: as {@link BaseChannel.tryReceive}; `ERR_MULTIPROC_MESSAGE_TOO_LARGE`
+   * when the message does not fit (it stays queued, first in line; the
+   * error's `size` is its length), `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`.
+   */
+  tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
+    const { into, at } = intoArgs(target, offset);
+    this._checkReceiving();
+    const frame = this.#takeInto(into, at);
+    if (frame !== undefined) return this.#copyInto(frame, into, at);
+    if (this.#ended !== undefined) throw this.#ended;
+    if (this.#paused) {
+      this.#paused = false;
+      this._resume();
+    }
+    return undefined;
+  }
+
+  /**
+   * Like {@link InboxChannel.tryReceiveInto}, waiting for a message. A large
+   * message that arrives while this waits is read by stream transports
+   * straight into `target` (no buffer of its own, no copy).
+   * Errors: also as {@link BaseChannel.receive} (`ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`).
+   */
+  async receiveInto(target: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number> {
+    const opts = validateOptions<ReceiveIntoOptions>(options, 'options', ['offset', 'timeout', 'signal']);
+    const { into, at } = intoArgs(target, opts.offset);
+    const timeout = validateTimeout(opts.timeout);
+    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `a message on ${this.label}` };
+    this._checkReceiving();
+    checkWait(wait);
+    const ready = this.#takeInto(into, at);
+    if (ready !== undefined) return this.#copyInto(ready, into, at);
+    if (this.#ended !== undefined) throw this.#ended;
+    if (this.#paused) {
+      this.#paused = false;
+      this._resume();
+    }
+    const room = into.subarray(at);
+    const frame = await waitFor<Frame>(wait, (resolve, reject) => {
+      const entry: FrameWaiter = { selector: 0, resolve, reject, into: room, at };
+      this.#waiters.push(entry);
+      return () => {
+        const k = this.#waiters.indexOf(entry);
+        if (k >= 0) this.#waiters.splice(k, 1);
+        // Timed out or aborted while a payload was being read into the
+        // target: the rest must not land there once the call has returned.
+        if (entry.claimed === true) this._directTargetLost();
+      };
+    });
+    return this.#copyInto(frame, into, at);
+  }
+
+  /** The frame receive() would take, if it fits `into` from `at`; throws (and keeps it) when it does not. */
+  #takeInto(into: Uint8Array, at: number): Frame | undefined {
+    const i = this.#find(0);
+    if (i < 0) return undefined;
+    const length = this.#inbox[i]!.payload.length;
+    if (length > into.length - at) throw tooSmall(this.label, length, into.length - at, at);
+    const frame = this.#removeAt(i);
+    if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
+      this.#paused = false;
+      this._resume();
+    }
+    return frame;
+  }
+
+  #copyInto(frame: Frame, into: Uint8Array, at: number): number {
+    const p = frame.payload;
+    // A payload read straight into the target is there already.
+    if (p.buffer !== into.buffer || p.byteOffset !== into.byteOffset + at) into.set(p, at);
+    this._countReceived(p.length);
+    return p.length;
+  }
+
+  /**
+   * Where a payload of `length` bytes that starts arriving now may be read
+   * straight into: the target of the receiveInto first in line, when nothing
+   * is queued before it and it has room. The transport then owes it that
+   * frame (it is delivered next) or a call to _directTargetLost.
+   * @internal
+   */
+  protected _directTarget(length: number): Uint8Array | undefined {
+    const w = this.#waiters[0];
+    if (w === undefined || w.into === undefined || w.claimed === true || w.into.length < length || this.#head !== this.#inbox.length) return undefined;
+    w.claimed = true;
+    return w.into.subarray(0, length);
+  }
+
+  /** The receiveInto whose target a payload is being read into went away: move what was read elsewhere. @internal */
+  protected _directTargetLost(): void {}
 
   /** Rejects pending receives (used by close/destroy). @internal */
   protected _failReceivers(err: Error): void {

@@ -156,3 +156,32 @@ export interface Receiver<T> extends AsyncIterable<T> {
 
 /** A two-way channel. */
 export interface Channel<T> extends Sender<T>, Receiver<T> {}
+
+/** Options of {@link BytesReceiver.receiveInto}. */
+export interface ReceiveIntoOptions {
+  /** Where in the target the message goes (bytes). Default 0. */
+  offset?: number;
+  /** Milliseconds before `ERR_MULTIPROC_TIMEOUT`. Default: no limit. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * A receiver that copies a message's bytes into a buffer of the caller's
+ * instead of allocating one per message (Python's `recv_bytes_into`): the
+ * stream transports (pipes, FIFOs, Unix and TCP sockets), UDP, FileChannel,
+ * NATS and ShmRing. The bytes are the encoded payload, as the `raw` codec
+ * would return them; there is no type selection.
+ */
+export interface BytesReceiver {
+  /**
+   * Copies the next message's bytes into `target` from `offset` (default 0)
+   * and returns how many there were, or `undefined` when none is here.
+   * Errors: as `tryReceive`; `ERR_MULTIPROC_MESSAGE_TOO_LARGE` when the
+   * message does not fit (it stays queued, first in line; the error's `size`
+   * is its length), `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` (`offset`).
+   */
+  tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined;
+  /** Like `tryReceiveInto`, waiting for a message. Errors: also as `receive`. */
+  receiveInto(target: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number>;
+}

@@ -59,6 +59,12 @@ export function header(length: number, type: number, priority: number): Buffer {
   return b;
 }
 
+/** @internal A buffer of its own for a payload: uninitialized (every byte is written before it is handed out), a plain Uint8Array like the other payloads. */
+export function freshPayload(length: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(length);
+  return new Uint8Array(b.buffer, b.byteOffset, length);
+}
+
 /**
  * Incremental parser: feed it chunks as they arrive, get whole frames back.
  * Payloads that arrive in one chunk are returned as views (no copy); split
@@ -76,8 +82,27 @@ export class FrameParser {
   #direct: Uint8Array | undefined;
   #filled = 0;
 
-  constructor(maxMessageSize: number) {
+  readonly #allocate: (length: number) => Uint8Array;
+
+  /**
+   * `allocate` gives the buffer a large payload is assembled in (default: a
+   * fresh one); a receiver may lend its own (see InboxChannel.receiveInto).
+   */
+  constructor(maxMessageSize: number, allocate: (length: number) => Uint8Array = freshPayload) {
     this.#max = maxMessageSize;
+    this.#allocate = allocate;
+  }
+
+  /**
+   * Moves the payload being assembled into a fresh buffer, with the bytes
+   * read so far: the memory it was lent is to be left alone from now on.
+   */
+  relocateDirect(): void {
+    const d = this.#direct;
+    if (d === undefined) return;
+    const fresh = freshPayload(d.length);
+    fresh.set(d.subarray(0, this.#filled));
+    this.#direct = fresh;
   }
 
   /** Bytes received but not yet part of a whole frame. */
@@ -173,9 +198,7 @@ export class FrameParser {
         this.#need = length;
         if (length >= DIRECT_MIN) {
           // Here nothing is pending and the chunk ends inside the payload.
-          // Uninitialized (every byte is written before it is handed out), and a plain Uint8Array like the other payloads.
-          const b = Buffer.allocUnsafeSlow(length);
-          this.#direct = new Uint8Array(b.buffer, b.byteOffset, length);
+          this.#direct = this.#allocate(length);
           this.#filled = end - pos;
           this.#direct.set(chunk.subarray(pos), 0);
           return out;

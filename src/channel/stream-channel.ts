@@ -23,7 +23,7 @@
 import type { Duplex } from 'node:stream';
 import { ClosedError, ProtocolError } from '../errors.js';
 import { InboxChannel, waitFor, type BaseChannelInit, type Wait } from './base-channel.js';
-import { FRAME_HEADER, FrameParser, header, writeHeader, type Frame } from './framing.js';
+import { FRAME_HEADER, FrameParser, freshPayload, header, writeHeader, type Frame } from './framing.js';
 
 const COALESCE_LIMIT = 16 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -54,6 +54,8 @@ export interface StreamChannelInit<T> extends BaseChannelInit<T> {
 export class StreamChannel<T> extends InboxChannel<T> {
   /** @internal */ protected readonly stream: Duplex;
   readonly #parser: FrameParser;
+  /** The frames of the read being handled, before they are delivered. */
+  readonly #frames: Frame[] = [];
   // The batch is [#batchStart, #batchUsed) of a slab that later batches
   // continue in: a written batch is never overwritten (the stream may still
   // hold it), and a single send does not cost a fresh 64 KiB allocation.
@@ -72,7 +74,9 @@ export class StreamChannel<T> extends InboxChannel<T> {
   constructor(init: StreamChannelInit<T>) {
     super(init);
     this.stream = init.stream;
-    this.#parser = new FrameParser(init.maxMessageSize);
+    // A large payload may go straight into the target of a waiting
+    // receiveInto, when no frame of this read is still to be delivered before it.
+    this.#parser = new FrameParser(init.maxMessageSize, (length) => (this.#frames.length === 0 ? this._directTarget(length) : undefined) ?? freshPayload(length));
     this.#raw = init.raw === true;
     this.#batchSize = init.batchSize ?? BATCH_SIZE;
     this.#readInto = init.readInto;
@@ -87,18 +91,21 @@ export class StreamChannel<T> extends InboxChannel<T> {
         this._end();
       });
     } else if (init.canReceive) {
-      const frames: Frame[] = [];
+      const frames = this.#frames;
       this.stream.on('data', (chunk: Buffer) => {
         frames.length = 0;
         try {
           this.#parser.push(chunk, frames);
         } catch (err) {
           for (const f of frames) this._deliver(f);
+          frames.length = 0;
           this.#fail(err as Error);
           return;
         }
         const failed = this.#readAhead(frames);
-        for (const f of frames) this._deliver(f);
+        const n = frames.length;
+        for (let i = 0; i < n; i++) this._deliver(frames[i]!);
+        frames.length = 0;
         if (failed !== undefined) this.#fail(failed);
       });
       this.stream.on('end', () => {
@@ -155,6 +162,11 @@ export class StreamChannel<T> extends InboxChannel<T> {
       this.#parser.directFilled(n, frames);
     }
     return undefined;
+  }
+
+  /** @internal */
+  protected override _directTargetLost(): void {
+    this.#parser.relocateDirect();
   }
 
   /**

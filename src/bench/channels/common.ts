@@ -91,6 +91,61 @@ export interface Endpoint {
   close(): Promise<void>;
   /** The channel's own traits, when the endpoint is a multiproc channel. */
   traits?: BenchTraits;
+  /** The receiving channel, when it has receiveInto (see {@link intoVariant}). */
+  into?: IntoReceiver;
+}
+
+/** A channel that can receive into a buffer of the caller's. */
+export interface IntoReceiver {
+  tryReceiveInto(target: Uint8Array): number | undefined;
+  receiveInto(target: Uint8Array): Promise<number>;
+}
+
+/**
+ * `ep` receiving the C reader's way: every message into one buffer it
+ * reuses (grown when a message does not fit), no allocation per message.
+ */
+export function receivingInto(ep: Endpoint): Endpoint {
+  const rx = ep.into;
+  if (rx === undefined) throw new Error('this endpoint has no receiveInto');
+  let into = new Uint8Array(1 << 16);
+  const grow = (e: unknown): Promise<number> => {
+    const size = (e as { size?: number }).size;
+    if ((e as { code?: string }).code !== 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' || size === undefined) throw e;
+    into = new Uint8Array(size);
+    return rx.receiveInto(into);
+  };
+  const one = (): Promise<number> | number => {
+    try {
+      return rx.tryReceiveInto(into) ?? rx.receiveInto(into).catch(grow);
+    } catch (e) {
+      return grow(e);
+    }
+  };
+  return {
+    ...ep,
+    receive: async () => into.subarray(0, await one()),
+    async drain(n) {
+      for (let i = 0; i < n; i++) await one();
+    },
+  };
+}
+
+/** The row `base` with both ends receiving into a reused buffer ({@link receivingInto}), from `minSize` bytes on. */
+export function intoVariant(base: Adapter, label: string, minSize: number): Adapter {
+  return {
+    ...base,
+    id: `${base.id}-into`,
+    label,
+    minSize,
+    async driver(spec) {
+      const side = await base.driver(spec);
+      return { ...side, ep: receivingInto(side.ep) };
+    },
+    async partner(spec) {
+      return receivingInto(await base.partner(spec));
+    },
+  };
 }
 
 /** What the driver side gets: its endpoint and a way to wait for the partner's end. */
@@ -118,6 +173,8 @@ export interface Adapter {
   traits?: BenchTraits;
   /** Largest message this mechanism can carry here; larger sizes are "n/a". */
   maxSize(): number;
+  /** Smallest message size the row is measured at (a variant that only matters for large messages); smaller sizes are "n/a". */
+  minSize?: number;
   /** At most this many one-way messages per trial (a slow row keeps its trials within seconds). */
   maxCount?: number;
   /** The message of `size` bytes this mechanism sends. */

@@ -15,7 +15,7 @@ import { native } from '../../binding/native.js';
 import { ClosedError, IncompatibleError, validateBoolean, validateInteger, validateOneOf, validateOptions, validatePath, validateSignal, validateTimeout } from '../../errors.js';
 import type { CreationMode } from '../../shm/shared-memory.js';
 import { waitFor, type Wait } from '../base-channel.js';
-import type { ChannelTraits, Receiver, Sender } from '../channel.js';
+import type { BytesReceiver, ChannelTraits, Receiver, Sender } from '../channel.js';
 import { FRAME_HEADER } from '../framing.js';
 import { checkPipeFd, closeQuietly, fileError, PipeChannel, resolveChannelOptions, type PipeChannelOptions, type ResolvedChannelOptions } from './pipe.js';
 
@@ -273,7 +273,7 @@ export class NamedPipe {
    * `ENOENT` (the FIFO was removed), `EACCES`, `EMFILE`;
    * `ERR_MULTIPROC_INCOMPATIBLE` (the path is no longer a FIFO).
    */
-  reader<T = unknown>(options?: NamedPipeReaderOptions<T>): Receiver<T> {
+  reader<T = unknown>(options?: NamedPipeReaderOptions<T>): Receiver<T> & BytesReceiver {
     const opts = validateOptions<NamedPipeReaderOptions<T>>(options, 'options', ['codec', 'maxMessageSize', 'framing', 'persistent']);
     const persistent = opts.persistent === undefined ? false : validateBoolean(opts.persistent, 'options.persistent');
     const o = resolveChannelOptions<T>(opts);

@@ -12,7 +12,7 @@ import { getSystemErrorMap } from 'node:util';
 import { native } from '../../binding/native.js';
 import { IncompatibleError, systemError, typeError, validateInteger, validateOneOf, validateOptions } from '../../errors.js';
 import { validateMaxMessageSize, type BaseChannelInit, type ChannelOptions } from '../base-channel.js';
-import type { Channel, ChannelStats, ChannelTraits, Message, ReceiveOptions, Receiver, SendOptions, Sender } from '../channel.js';
+import type { BytesReceiver, Channel, ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveOptions, Receiver, SendOptions, Sender } from '../channel.js';
 import { resolveCodec, type CodecOption } from '../codec.js';
 import { StreamChannel } from '../stream-channel.js';
 
@@ -394,7 +394,7 @@ export class Pipe {
    * descriptor); `ERR_MULTIPROC_INCOMPATIBLE` (the descriptor is not a pipe);
    * `EEXIST` (this process already wraps it).
    */
-  static fromFd<T = unknown>(fd: number, end: 'reader', options?: PipeChannelOptions<T>): Receiver<T>;
+  static fromFd<T = unknown>(fd: number, end: 'reader', options?: PipeChannelOptions<T>): Receiver<T> & BytesReceiver;
   static fromFd<T = unknown>(fd: number, end: 'writer', options?: PipeChannelOptions<T>): Sender<T>;
   static fromFd<T = unknown>(fd: number, end: PipeEnd, options?: PipeChannelOptions<T>): Receiver<T> | Sender<T>;
   static fromFd<T = unknown>(fd: number, end: PipeEnd, options?: PipeChannelOptions<T>): Receiver<T> | Sender<T> {
@@ -412,7 +412,7 @@ export class Pipe {
    * Errors: as {@link Pipe.fromFd}; `ERR_INVALID_ARG_VALUE` when both
    * descriptors are the same.
    */
-  static fromFds<T = unknown>(readFd: number, writeFd: number, options?: PipeChannelOptions<T>): Channel<T> {
+  static fromFds<T = unknown>(readFd: number, writeFd: number, options?: PipeChannelOptions<T>): Channel<T> & BytesReceiver {
     validateFd(readFd, 'readFd');
     validateFd(writeFd, 'writeFd');
     if (readFd === writeFd) throw typeError('ERR_INVALID_ARG_VALUE', `readFd and writeFd must differ. Received ${readFd} for both`);
@@ -445,7 +445,7 @@ export class Pipe {
    * Errors: `ERR_INVALID_STATE` (the end was taken already, or the pipe is
    * closed), option errors.
    */
-  reader<T = unknown>(options?: PipeChannelOptions<T>): Receiver<T> {
+  reader<T = unknown>(options?: PipeChannelOptions<T>): Receiver<T> & BytesReceiver {
     const o = channelOptions<T>(options);
     const fd = this.#take('reader');
     return wrap<T>(fd, 'reader', o, `fd ${fd}`, true);
@@ -548,7 +548,7 @@ export class DuplexPipe {
    * Side `side` as a two-way channel in this process. Each side is taken once.
    * Errors: `ERR_INVALID_STATE` (taken already, or closed), argument errors.
    */
-  open<T = unknown>(side: DuplexSide, options?: PipeChannelOptions<T>): Channel<T> {
+  open<T = unknown>(side: DuplexSide, options?: PipeChannelOptions<T>): Channel<T> & BytesReceiver {
     validateOneOf(side, 'side', duplexSides);
     const o = channelOptions<T>(options);
     const [r, w] = this.#take(side);
@@ -592,7 +592,7 @@ export class DuplexPipe {
 }
 
 /** A two-way channel over a reading and a writing one-way channel. @internal */
-class DuplexPipeChannel<T> implements Channel<T> {
+class DuplexPipeChannel<T> implements Channel<T>, BytesReceiver {
   readonly traits: ChannelTraits = DUPLEX_TRAITS;
   readonly #reader: PipeChannel<T>;
   readonly #writer: PipeChannel<T>;
@@ -629,6 +629,14 @@ class DuplexPipeChannel<T> implements Channel<T> {
 
   tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined {
     return this.#reader.tryReceive(options);
+  }
+
+  tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
+    return this.#reader.tryReceiveInto(target, offset);
+  }
+
+  receiveInto(target: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number> {
+    return this.#reader.receiveInto(target, options);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {

@@ -34,7 +34,6 @@ import {
   MessageTooLargeError,
   PeerClosedError,
   TimeoutError,
-  describe,
   rangeError,
   typeError,
   validateInteger,
@@ -49,6 +48,7 @@ import { bellToken } from '../../sync/bell.js';
 import { PendingWaits } from '../../sync/pending-waits.js';
 import { driveSync, type DriveOptions, type WaitLoop } from '../../sync/wait.js';
 import { RingEngine } from '../../ring/engine.js';
+import { intoArgs, tooSmall } from '../into.js';
 import {
   ABANDONED,
   FLAG_PRIORITY_USED,
@@ -87,7 +87,7 @@ import { MpmcEngine } from '../../ring/mpmc.js';
 import { SpscEngine } from '../../ring/spsc.js';
 import { selectFrame, validateMaxMessageSize } from '../base-channel.js';
 import type { ChannelOptions } from '../base-channel.js';
-import type { Channel, ChannelStats, ChannelTraits, Message, ReceiveOptions, SendOptions } from '../channel.js';
+import type { BytesReceiver, Channel, ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveOptions, SendOptions } from '../channel.js';
 import { codecs, resolveCodec, type Codec, type CodecOption } from '../codec.js';
 import type { Frame } from '../framing.js';
 import { copyInto, copyOf } from '../../shm/copy.js';
@@ -262,7 +262,7 @@ function lostError(label: string, pid: number): PeerClosedError {
  * await tx.close();
  * ```
  */
-export class ShmRing<T = unknown> implements Channel<T> {
+export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   readonly traits: ChannelTraits = traits;
   /** Largest payload in bytes (set by the ring's creator). */
   readonly maxMessageSize: number;
@@ -1191,14 +1191,6 @@ export class ShmRing<T = unknown> implements Channel<T> {
 
   // --- receiving into the caller's memory ------------------------------------
 
-  #intoArgs(target: unknown, offset: unknown): { into: Uint8Array; at: number } {
-    if (!ArrayBuffer.isView(target)) {
-      throw typeError('ERR_INVALID_ARG_TYPE', `The "target" argument must be an instance of Buffer, TypedArray or DataView. Received ${describe(target)}`);
-    }
-    const into = target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-    return { into, at: offset === undefined ? 0 : validateInteger(offset, 'offset', 0, into.length) };
-  }
-
   /**
    * Copies the next message (FIFO) into `into` at `at` and returns its
    * length, or undefined when none is ready. A message that does not fit is
@@ -1208,7 +1200,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
     const room = into.length - at;
     if (this.#inbox.length > 0) {
       const f = this.#inbox[0]!;
-      if (f.payload.length > room) throw this.#tooSmall(f.payload.length, room, at);
+      if (f.payload.length > room) throw tooSmall(this.#label, f.payload.length, room, at);
       this.#inbox.shift();
       copyInto(into, at, f.payload);
       this.#received(f.payload.length, f.type, f.priority);
@@ -1227,7 +1219,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
       // Keep it, first in line, for a call with room (or another kind of receive).
       this.#inbox.unshift({ payload: copyOf(this.#u8, start, length), type, priority });
       engine.release();
-      throw this.#tooSmall(length, room, at);
+      throw tooSmall(this.#label, length, room, at);
     }
     try {
       copyInto(into, at, this.#u8.subarray(start, start + length));
@@ -1236,14 +1228,6 @@ export class ShmRing<T = unknown> implements Channel<T> {
     }
     this.#received(length, type, priority);
     return length;
-  }
-
-  #tooSmall(length: number, room: number, at: number): MessageTooLargeError {
-    return new MessageTooLargeError(
-      `the next message on ${this.#label} has ${length} bytes, more than the ${room} bytes of the target from offset ${at}; it stays queued`,
-      length,
-      room,
-    );
   }
 
   /**
@@ -1256,7 +1240,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
    * `size` is its length), `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`.
    */
   tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
-    const { into, at } = this.#intoArgs(target, offset);
+    const { into, at } = intoArgs(target, offset);
     this.#checkReceive();
     const n = this.#takeInto(into, at);
     if (n === undefined) this.#checkEnd(0);
@@ -1264,9 +1248,9 @@ export class ShmRing<T = unknown> implements Channel<T> {
   }
 
   /** Like {@link ShmRing.tryReceiveInto}, waiting for a message. Errors: also as {@link ShmRing.receive}. */
-  async receiveInto(target: ArrayBufferView, options?: { offset?: number; timeout?: number; signal?: AbortSignal }): Promise<number> {
+  async receiveInto(target: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number> {
     const { drive } = this.#receiveOptions(options, ['offset', 'timeout', 'signal']);
-    const { into, at } = this.#intoArgs(target, options?.offset);
+    const { into, at } = intoArgs(target, options?.offset);
     this.#checkReceive();
     return this.#waitToTake(() => this.#takeInto(into, at), drive);
   }
@@ -1274,7 +1258,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
   /** Like {@link ShmRing.receiveInto}, blocking this thread (meant for worker threads). */
   receiveIntoSync(target: ArrayBufferView, options?: { offset?: number; timeout?: number }): number {
     const { drive } = this.#receiveOptions(options, ['offset', 'timeout']);
-    const { into, at } = this.#intoArgs(target, options?.offset);
+    const { into, at } = intoArgs(target, options?.offset);
     this.#checkReceive();
     return this.#waitToTakeSync(() => this.#takeInto(into, at), drive);
   }
@@ -1378,7 +1362,7 @@ export class ShmRing<T = unknown> implements Channel<T> {
  * A two-way channel over two {@link ShmRing}s (see {@link ShmRing.createDuplex}).
  * Sending goes to one ring, receiving reads the other; closing closes both.
  */
-export class ShmRingDuplex<T = unknown> implements Channel<T> {
+export class ShmRingDuplex<T = unknown> implements Channel<T>, BytesReceiver {
   readonly traits: ChannelTraits = Object.freeze({ ...traits, direction: 'two-way' as const });
   /** The ring this end sends on. */
   readonly sender: ShmRing<T>;
@@ -1422,6 +1406,16 @@ export class ShmRingDuplex<T = unknown> implements Channel<T> {
   /** @see ShmRing.tryReceive */
   tryReceive(options?: Pick<ReceiveOptions, 'type'>): T | undefined {
     return this.receiver.tryReceive(options);
+  }
+
+  /** @see ShmRing.tryReceiveInto */
+  tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
+    return this.receiver.tryReceiveInto(target, offset);
+  }
+
+  /** @see ShmRing.receiveInto */
+  receiveInto(target: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number> {
+    return this.receiver.receiveInto(target, options);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {

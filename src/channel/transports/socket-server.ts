@@ -5,11 +5,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClosedError } from '../../errors.js';
-import type { Channel, ChannelTraits } from '../channel.js';
+import type { BytesReceiver, Channel, ChannelTraits } from '../channel.js';
 import type { SocketEndpoint } from './socket-common.js';
 
 /** One end of an established socket connection: a two-way {@link Channel}. */
-export interface SocketConnection<T = unknown> extends Channel<T> {
+export interface SocketConnection<T = unknown> extends Channel<T>, BytesReceiver {
   /** This end's address. */
   readonly local: SocketEndpoint;
   /** The peer's address (for a Unix socket, the path the client connected to). */

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { NamedPipe, Pipe } from '../../../index.js';
-import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, intoVariant, tryDrain, startPartner, type Adapter, type Endpoint } from '../common.js';
 
 const options = (size: number) => ({ codec: 'raw' as const, maxMessageSize: Math.max(size, 16) });
 
@@ -19,12 +19,12 @@ export const pipe: Adapter = {
     const pipes = Pipe.duplex();
     const { child, exit } = startPartner(spec, [...pipes.childEnd('b')] as never[]);
     const ch = pipes.open('a', options(spec.size));
-    const ep: Endpoint = { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close(), traits: ch.traits };
+    const ep: Endpoint = { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close(), traits: ch.traits, into: ch };
     return { ep, partnerExit: exit, kill: () => child.kill('SIGKILL') };
   },
   async partner(spec) {
     const ch = Pipe.fromFds(3, 4, options(spec.size));
-    return { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close() };
+    return { send: fastSend(ch), receive: () => ch.receive(), drain: tryDrain(ch), close: () => ch.close(), into: ch };
   },
 };
 
@@ -50,6 +50,7 @@ export const fifo: Adapter = {
         receive: () => input.receive(),
         drain: tryDrain(input),
         traits: out.traits,
+        into: input,
         close: async () => {
           await out.close();
           await input.close();
@@ -73,6 +74,7 @@ export const fifo: Adapter = {
       send: fastSend(out),
       receive: () => input.receive(),
       drain: tryDrain(input),
+      into: input,
       close: async () => {
         await out.close();
         await input.close();
@@ -80,3 +82,7 @@ export const fifo: Adapter = {
     };
   },
 };
+
+/** Pipe and FIFO with receiveInto one reused buffer on both ends (as the C reader), for large messages. */
+export const pipeInto = intoVariant(pipe, 'Pipe.duplex(), receiveInto() one reused buffer (as the C reader)', 64 * 1024);
+export const fifoInto = intoVariant(fifo, 'NamedPipe (two FIFOs), receiveInto() one reused buffer (as the C reader)', 64 * 1024);

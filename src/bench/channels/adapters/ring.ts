@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { FileChannel, ShmRing } from '../../../index.js';
-import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type BenchTraits, type Endpoint } from '../common.js';
+import { BYTE_MESSAGES, fastSend, receivingInto, tryDrain, startPartner, type Adapter, type BenchTraits, type Endpoint, type IntoReceiver } from '../common.js';
 
 const RING_CAPACITY = 4 << 20;
 const RING_MAX_CAPACITY = 1 << 30;
@@ -168,41 +168,12 @@ export const shmRingView = ringAdapter(
   viewEndpoint,
 );
 
-interface IntoRing {
-  tryReceiveInto(target: Uint8Array): number | undefined;
-  receiveInto(target: Uint8Array): Promise<number>;
-}
-
 /**
  * The C reader's way: send() on one side, receiveInto() one reused buffer
  * on the other. One memcpy on each side, no allocation per message.
  */
 function intoEndpoint(duplex: RingDuplex): Endpoint {
-  const tx = duplex.sender as unknown as ShmRingDuplexLike;
-  const rx = duplex.receiver as unknown as IntoRing;
-  let into = new Uint8Array(1 << 16);
-  const grow = (e: unknown): Promise<number> => {
-    const size = (e as { size?: number }).size;
-    if ((e as { code?: string }).code !== 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' || size === undefined) throw e;
-    into = new Uint8Array(size);
-    return rx.receiveInto(into);
-  };
-  const one = (): Promise<number> | number => {
-    try {
-      return rx.tryReceiveInto(into) ?? rx.receiveInto(into).catch(grow);
-    } catch (e) {
-      return grow(e);
-    }
-  };
-  return {
-    send: fastSend(tx),
-    receive: async () => into.subarray(0, await one()),
-    async drain(n) {
-      for (let i = 0; i < n; i++) await one();
-    },
-    traits: duplex.traits as BenchTraits,
-    close: () => duplex.close(),
-  };
+  return receivingInto({ ...ringEndpoint(duplex as unknown as ShmRingDuplexLike), into: duplex.receiver as unknown as IntoReceiver });
 }
 
 export const shmRingInto = ringAdapter(

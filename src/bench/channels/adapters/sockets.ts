@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { Socket, UDP_MAX_PAYLOAD } from '../../../index.js';
-import { BYTE_MESSAGES, fastSend, tryDrain, startPartner, type Adapter, type Endpoint, type Family, type TrialSpec } from '../common.js';
+import { BYTE_MESSAGES, fastSend, intoVariant, tryDrain, startPartner, type Adapter, type Endpoint, type Family, type TrialSpec } from '../common.js';
 
 type Kind = 'unix' | 'tcp' | 'udp';
 
@@ -16,7 +16,7 @@ function address(kind: Kind, spec: TrialSpec): { path: string } | { port: number
 function endpoint(conn: Awaited<ReturnType<typeof Socket.connect<Uint8Array>>>, kind: Kind): Endpoint {
   // UDP may lose a datagram; a bounded receive turns that into a failed trial, not a hang.
   const receive = kind === 'udp' ? () => conn.receive({ timeout: 10_000 }) : () => conn.receive();
-  return { send: fastSend(conn), receive, drain: tryDrain(conn, receive), close: () => conn.close(), traits: conn.traits };
+  return { send: fastSend(conn), receive, drain: tryDrain(conn, receive), close: () => conn.close(), traits: conn.traits, into: conn };
 }
 
 function socketAdapter(kind: Kind): Adapter {
@@ -60,3 +60,9 @@ function socketAdapter(kind: Kind): Adapter {
 }
 
 export const sockets: Adapter[] = [socketAdapter('unix'), socketAdapter('tcp'), socketAdapter('udp')];
+
+/** Unix and TCP with receiveInto one reused buffer on both ends (as the C reader), for large messages. */
+export const socketsInto: Adapter[] = [
+  intoVariant(sockets[0]!, 'Socket, Unix socket file, receiveInto() one reused buffer (as the C reader)', 64 * 1024),
+  intoVariant(sockets[1]!, 'Socket, TCP on loopback, receiveInto() one reused buffer (as the C reader)', 64 * 1024),
+];
