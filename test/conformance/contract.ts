@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { Receiver, Sender } from '../../src/channel/channel.js';
+import type { BytesReceiver, Receiver, Sender } from '../../src/channel/channel.js';
 import type { CodecOption } from '../../src/channel/codec.js';
 
 /** A connected pair: `a` sends to `b` (and `b` to `a` on two-way transports). */
@@ -170,6 +170,41 @@ export function conformance(f: TransportFactory): void {
         assert.equal(b.stats().messagesReceived, 3);
         await b.close();
         assert.throws(() => b.tryReceive(), (e: any) => e.code === 'ERR_MULTIPROC_CLOSED');
+      } finally {
+        await p.cleanup();
+      }
+    });
+
+    test('receiveInto, where the transport has it: each message\'s bytes into one buffer, in order; one that does not fit stays first', async (t) => {
+      const p = await f.pair({ codec: 'raw' });
+      try {
+        const maybe = p.b as Partial<BytesReceiver> & Receiver<any>;
+        if (typeof maybe.receiveInto !== 'function' || typeof maybe.tryReceiveInto !== 'function') {
+          t.skip('this transport has no receiveInto');
+          return;
+        }
+        const b = maybe as BytesReceiver & Receiver<any>;
+        const top = Math.min(f.maxSize ?? 1 << 20, p.a.maxMessageSize);
+        const sizes = [1, 100, 4096, top].filter((s) => s <= top);
+        const target = new Uint8Array(top + 8);
+        for (let i = 0; i < sizes.length; i++) {
+          const m = bytes(sizes[i]!, 50 + i);
+          const got: Promise<number> = b.receiveInto(target, { offset: 8, ...T });
+          await p.a.send(m, T);
+          assert.equal(await got, m.length);
+          assert.deepEqual(target.subarray(8, 8 + m.length), m);
+        }
+        const big = bytes(Math.min(top, 3000), 90);
+        await p.a.send(big, T);
+        await p.a.send(bytes(5, 91), T);
+        await assert.rejects(b.receiveInto(new Uint8Array(2), T), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' && e.size === big.length);
+        assert.equal(b.tryReceiveInto(target), big.length);
+        assert.deepEqual(target.subarray(0, big.length), big);
+        assert.equal(await b.receiveInto(target, T), 5);
+        assert.deepEqual(target.subarray(0, 5), bytes(5, 91));
+        assert.equal(b.tryReceiveInto(target), undefined);
+        assert.throws(() => b.tryReceiveInto({} as Uint8Array), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+        assert.equal(b.stats().messagesReceived, sizes.length + 2);
       } finally {
         await p.cleanup();
       }
