@@ -56,7 +56,7 @@ if (a.help) {
   --items N        items of the map case (default 1000000)
   --chunk-size N   items per chunk in the map case (default 1000)
   --concurrency N  concurrentTasksPerWorker of our Pool (default: the Pool's default)
-  --calls N        RPC round trips per trial (default 3000)
+  --calls N        RPC round trips per trial, after as many unmeasured (default 10000)
   --in-flight N    calls in flight in the pipelined RPC figure (default 64)
   --only a,b       only rows whose id contains one of these
   --json FILE      where to write the results (default bench/results/pool-<time>.json)`);
@@ -77,7 +77,7 @@ const params = {
   items: int(a.items, quick ? 200000 : 1000000, 'items'),
   chunkSize: int(a['chunk-size'], 1000, 'chunk-size'),
   ...(a.concurrency !== undefined ? { concurrency: int(a.concurrency, 16, 'concurrency') } : {}),
-  calls: int(a.calls, quick ? 1000 : 3000, 'calls'),
+  calls: int(a.calls, quick ? 1000 : 10000, 'calls'),
   inFlight: int(a['in-flight'], 64, 'in-flight'),
 };
 const only = a.only?.split(',').map((s) => s.trim()).filter(Boolean);
