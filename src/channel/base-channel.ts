@@ -508,10 +508,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
   /** @internal */
   protected override _takeReady(): Frame | undefined {
     const frame = this.#take(0);
-    if (frame !== undefined && this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
-      this.#paused = false;
-      this._resume();
-    }
+    if (frame !== undefined) this.#resumeIfDrained();
     return frame;
   }
 
@@ -519,18 +516,10 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
   protected _tryReceive(selector: TypeSelector): Frame | undefined {
     const frame = this.#take(selector);
     if (frame !== undefined) {
-      if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
-        this.#paused = false;
-        this._resume();
-      }
+      this.#resumeIfDrained();
       return frame;
     }
-    if (this.#ended !== undefined) throw this.#ended;
-    // Nothing matches: make room so that a matching frame can still arrive.
-    if (this.#paused) {
-      this.#paused = false;
-      this._resume();
-    }
+    this.#nothingHere();
     return undefined;
   }
 
@@ -538,17 +527,13 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
   protected _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
     const frame = this.#take(selector);
     if (frame !== undefined) {
-      if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
-        this.#paused = false;
-        this._resume();
-      }
+      this.#resumeIfDrained();
       return Promise.resolve(frame);
     }
-    if (this.#ended !== undefined) return Promise.reject(this.#ended);
-    // Nothing matches: make room so that a matching frame can still arrive.
-    if (this.#paused) {
-      this.#paused = false;
-      this._resume();
+    try {
+      this.#nothingHere();
+    } catch (err) {
+      return Promise.reject(err);
     }
     return waitInQueue<Frame, FrameWaiter>(wait, this.#waiters, (resolve, reject) => ({ selector, resolve, reject }));
   }
@@ -567,11 +552,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     this._checkReceiving();
     const frame = this.#takeInto(into, at);
     if (frame !== undefined) return this.#copyInto(frame, into, at);
-    if (this.#ended !== undefined) throw this.#ended;
-    if (this.#paused) {
-      this.#paused = false;
-      this._resume();
-    }
+    this.#nothingHere();
     return undefined;
   }
 
@@ -590,11 +571,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     checkWait(wait);
     const ready = this.#takeInto(into, at);
     if (ready !== undefined) return this.#copyInto(ready, into, at);
-    if (this.#ended !== undefined) throw this.#ended;
-    if (this.#paused) {
-      this.#paused = false;
-      this._resume();
-    }
+    this.#nothingHere();
     const room = into.subarray(at);
     const frame = await waitFor<Frame>(wait, (resolve, reject) => {
       const entry: FrameWaiter = { selector: 0, resolve, reject, into: room, at };
@@ -610,6 +587,23 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     return this.#copyInto(frame, into, at);
   }
 
+  /** Nothing matched: throws what ended the channel, else makes room so that a matching frame can still arrive. */
+  #nothingHere(): void {
+    if (this.#ended !== undefined) throw this.#ended;
+    if (this.#paused) {
+      this.#paused = false;
+      this._resume();
+    }
+  }
+
+  /** After a frame was taken: reading goes on once the inbox is half drained. */
+  #resumeIfDrained(): void {
+    if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
+      this.#paused = false;
+      this._resume();
+    }
+  }
+
   /** The frame receive() would take, if it fits `into` from `at`; throws (and keeps it) when it does not. */
   #takeInto(into: Uint8Array, at: number): Frame | undefined {
     const i = this.#find(0);
@@ -617,10 +611,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     const length = this.#inbox[i]!.payload.length;
     if (length > into.length - at) throw tooSmall(this.label, length, into.length - at, at);
     const frame = this.#removeAt(i);
-    if (this.#paused && this.#inboxBytes <= this.highWaterMark / 2) {
-      this.#paused = false;
-      this._resume();
-    }
+    this.#resumeIfDrained();
     return frame;
   }
 
