@@ -428,10 +428,12 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
       if (selectFrame([frame], w.selector) === 0) {
         this.#waiters.splice(i, 1);
         if (w.into !== undefined && frame.payload.length > w.into.length) {
-          // Too large for that target: it stays, first in line (the inbox is empty while a FIFO receive waits).
-          this.#queue(frame);
+          // Too large for that target: refused there, and offered to the
+          // receives waiting after it, else first in line (the inbox is
+          // empty while a FIFO receive waits).
           w.reject(tooSmall(this.label, frame.payload.length, w.into.length, w.at!));
-          return;
+          i--;
+          continue;
         }
         w.resolve(frame);
         return;

@@ -171,6 +171,22 @@ test('a message larger than the target: ERR_MULTIPROC_MESSAGE_TOO_LARGE, and it 
   }
 });
 
+test('a message refused by a waiting receiveInto goes to a receive waiting after it', async () => {
+  const { write, b, cleanup } = await rawPair();
+  try {
+    const big = pattern(5000, 11);
+    const small = new Uint8Array(100);
+    const first = b.receiveInto(small, { timeout: 5000 });
+    const second = b.receive({ timeout: 5000 });
+    write(Buffer.concat([header(big.length, 1, 0), big]));
+    await assert.rejects(first, code('ERR_MULTIPROC_MESSAGE_TOO_LARGE'));
+    assert.deepEqual(await second, big);
+    assert.equal(b.tryReceive(), undefined);
+  } finally {
+    cleanup();
+  }
+});
+
 test('receiveInto arguments are checked before anything is taken', async () => {
   const { write, b, cleanup } = await rawPair();
   try {
