@@ -45,6 +45,25 @@ test('spinUs: a timeout and an abort end a spinning wait with their codes', { ti
   }
 });
 
+test('spinUs: a spinning receive by type skips the others, and ends with ERR_MULTIPROC_CLOSED when the sender closes', { timeout: 30000 }, async () => {
+  const name = uniqueName('ring-spin-type');
+  const rx = ShmRing.create<string>(name, { codec: 'json', role: 'receiver', spinUs: 500 });
+  const tx = ShmRing.open<string>(name, { codec: 'json', role: 'sender' });
+  try {
+    const one = rx.receive({ type: 1, timeout: 10000 });
+    tx.trySend('two', { type: 2 });
+    tx.trySend('one', { type: 1 });
+    assert.equal(await one, 'one');
+    assert.equal(await rx.receive({ timeout: 10000 }), 'two');
+    const closed = rx.receive({ timeout: 10000 });
+    await tx.close();
+    await assert.rejects(closed, code('ERR_MULTIPROC_CLOSED'));
+  } finally {
+    await tx.close();
+    await rx.close();
+  }
+});
+
 test('spinUs: ping-pong and RPC with a spinning peer in another process, every reply right and in order', { timeout: 60000 }, async () => {
   const name = uniqueName('ring-spin-pp');
   const duplex = ShmRing.createDuplex<number[]>(name, { codec: 'json', capacity: 65536, spinUs: 200 });

@@ -979,6 +979,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   }
 
   async #receiveSlow(selector: number, drive: DriveOptions | undefined): Promise<T> {
+    if (this.#asyncSpin > 0 && this.#receivePoll.hot) {
+      const r = await this.#spinTake(selector, drive);
+      if (r !== NONE) return r;
+    }
     for (;;) {
       await this.#awaitData(drive);
       this.#checkReceive();
@@ -986,6 +990,34 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       if (r !== NONE) return r;
       this.#checkEnd(selector);
     }
+  }
+
+  /**
+   * options.spinUs for receive(): the spin of #poll, taking the message in
+   * the same microtask and settling one promise, without the layers of
+   * #awaitData and #poll (about 1 µs of a round trip). NONE when the spin
+   * found nothing (then spinning stops, as in #poll) or nothing `selector` takes.
+   */
+  #spinTake(selector: number, drive: DriveOptions | undefined): Promise<T | typeof NONE> {
+    const st = this.#receivePoll;
+    const spinMs = this.#asyncSpin;
+    return new Promise((resolve, reject) => {
+      let hops = SPIN_AFTER_HOPS;
+      const turn = (): void => {
+        if (--hops > 0) return void RESOLVED.then(turn);
+        try {
+          if (!spin(this.#ready, Math.min(spinMs, (drive?.deadline ?? Infinity) - performance.now()))) {
+            st.hot = false;
+            return resolve(NONE);
+          }
+          this.#checkReceive();
+          resolve(this.#take(selector));
+        } catch (err) {
+          reject(err);
+        }
+      };
+      void RESOLVED.then(turn);
+    });
   }
 
   readonly #receivePoll: PollState = { budget: POLL_MAX_MS, misses: 0, hot: true };
