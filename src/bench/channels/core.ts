@@ -199,10 +199,12 @@ export function sizing(quick: boolean, size: number): Sizing {
   const min = quick ? 8 : 64;
   const count = Math.max(min, Math.min(max, Math.floor(budget / size)));
   const rtts = quick ? (size >= 1 << 20 ? 10 : size >= 1 << 16 ? 50 : 200) : size >= 1 << 20 ? 200 : 2000;
-  // As many unmeasured round trips as measured ones: a Node row's first
-  // thousands run code V8 has not optimized yet (with a tenth as warm-up,
-  // ShmRing's p50 came out twice what it settles at).
-  return { warmup: rtts, roundTrips: rtts, count, onewayWarmup: Math.max(4, Math.floor(count / 4)) };
+  // Unmeasured round trips first: a Node row's first thousands run code V8
+  // has not optimized yet. Small messages get 10,000 (ShmRing's p50 after
+  // 2000 was still about twice what it settles at); larger ones, whose round
+  // trips take 100 µs and more, as many as they measure.
+  const warmup = quick ? rtts : size < 4096 ? Math.max(rtts, 10_000) : rtts;
+  return { warmup, roundTrips: rtts, count, onewayWarmup: Math.max(4, Math.floor(count / 4)) };
 }
 
 export const sizeName = (s: number): string => (s >= 1 << 20 && s % (1 << 20) === 0 ? `${s >> 20} MiB` : s >= 1024 && s % 1024 === 0 ? `${s >> 10} KiB` : `${s} B`);
