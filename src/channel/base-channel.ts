@@ -26,6 +26,11 @@ export interface Wait {
   what: string;
 }
 
+/** A Wait from `timeout` (ms, Infinity for none) and `signal`. @internal */
+export function makeWait(timeout: number, signal: AbortSignal | undefined, what: string): Wait {
+  return { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal, what };
+}
+
 /** The type selector of a receive, by the System V rule. @internal */
 export type TypeSelector = number;
 
@@ -242,7 +247,7 @@ export abstract class BaseChannel<T> {
     const opts = validateOptions<SendOptions>(options, 'options', ['type', 'priority', 'timeout', 'signal']);
     const frame = this.#encode(message, opts.type, opts.priority);
     const timeout = validateTimeout(opts.timeout);
-    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `room in ${this.label}` };
+    const wait = makeWait(timeout, validateSignal(opts.signal), `room in ${this.label}`);
     checkWait(wait);
     await this._send(frame, wait);
     this.#sent(frame);
@@ -289,7 +294,7 @@ export abstract class BaseChannel<T> {
     const opts = validateOptions<ReceiveOptions>(options, 'options', ['type', 'timeout', 'signal']);
     const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
     const timeout = validateTimeout(opts.timeout);
-    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `a message on ${this.label}` };
+    const wait = makeWait(timeout, validateSignal(opts.signal), `a message on ${this.label}`);
     this._checkReceiving();
     checkWait(wait);
     const frame = await this._receive(selector, wait);
@@ -568,7 +573,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     const opts = validateOptions<ReceiveIntoOptions>(options, 'options', ['offset', 'timeout', 'signal']);
     const { into, at } = intoArgs(target, opts.offset);
     const timeout = validateTimeout(opts.timeout);
-    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal: validateSignal(opts.signal), what: `a message on ${this.label}` };
+    const wait = makeWait(timeout, validateSignal(opts.signal), `a message on ${this.label}`);
     this._checkReceiving();
     checkWait(wait);
     const ready = this.#takeInto(into, at);

@@ -92,8 +92,9 @@ export class StreamChannel<T> extends InboxChannel<T> {
       });
     } else if (init.canReceive) {
       const frames = this.#frames;
+      // Emptied after each read's frames are delivered (the parser's
+      // allocate hook looks at it).
       this.stream.on('data', (chunk: Buffer) => {
-        frames.length = 0;
         try {
           this.#parser.push(chunk, frames);
         } catch (err) {
@@ -103,8 +104,7 @@ export class StreamChannel<T> extends InboxChannel<T> {
           return;
         }
         const failed = this.#readAhead(frames);
-        const n = frames.length;
-        for (let i = 0; i < n; i++) this._deliver(frames[i]!);
+        for (const f of frames) this._deliver(f);
         frames.length = 0;
         if (failed !== undefined) this.#fail(failed);
       });

@@ -14,7 +14,7 @@ import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlin
 import { native } from '../../binding/native.js';
 import { ClosedError, IncompatibleError, validateBoolean, validateInteger, validateOneOf, validateOptions, validatePath, validateSignal, validateTimeout } from '../../errors.js';
 import type { CreationMode } from '../../shm/shared-memory.js';
-import { waitFor, type Wait } from '../base-channel.js';
+import { makeWait, waitFor } from '../base-channel.js';
 import type { BytesReceiver, ChannelTraits, Receiver, Sender } from '../channel.js';
 import { FRAME_HEADER } from '../framing.js';
 import { checkPipeFd, closeQuietly, fileError, PipeChannel, resolveChannelOptions, type PipeChannelOptions, type ResolvedChannelOptions } from './pipe.js';
@@ -316,7 +316,7 @@ export class NamedPipe {
     const signal = validateSignal(opts.signal);
     this.#checkOpen();
     checkIsFifo(this.#path);
-    const wait: Wait = { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal, what: `a reader on fifo '${this.#path}'` };
+    const wait = makeWait(timeout, signal, `a reader on fifo '${this.#path}'`);
     let delay = 1;
     let fd: number;
     for (;;) {

@@ -999,25 +999,37 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    * found nothing (then spinning stops, as in #poll) or nothing `selector` takes.
    */
   #spinTake(selector: number, drive: DriveOptions | undefined): Promise<T | typeof NONE> {
-    const st = this.#receivePoll;
-    const spinMs = this.#asyncSpin;
     return new Promise((resolve, reject) => {
-      let hops = SPIN_AFTER_HOPS;
-      const turn = (): void => {
-        if (--hops > 0) return void RESOLVED.then(turn);
+      this.#spinSoon(this.#ready, this.#receivePoll, drive, (hit) => {
+        if (!hit) return resolve(NONE);
         try {
-          if (!spin(this.#ready, Math.min(spinMs, (drive?.deadline ?? Infinity) - performance.now()))) {
-            st.hot = false;
-            return resolve(NONE);
-          }
           this.#checkReceive();
           resolve(this.#take(selector));
         } catch (err) {
           reject(err);
         }
-      };
-      void RESOLVED.then(turn);
+      });
     });
+  }
+
+  /**
+   * options.spinUs: spins until `ready` for at most spinUs (and the wait's
+   * deadline), then calls `done` with whether it held. The spin starts after
+   * the microtasks queued so far (and those they queue, a few hops deep), so
+   * that what they send (the next call of a loop that receives ahead, as RPC
+   * does) goes out first. A spin that finds nothing clears `st.hot`.
+   */
+  #spinSoon(ready: () => boolean, st: PollState, drive: DriveOptions | undefined, done: (hit: boolean) => void): void {
+    const spinMs = this.#asyncSpin;
+    let hops = SPIN_AFTER_HOPS;
+    const turn = (): void => {
+      // A resolved promise's then: a microtask without queueMicrotask's bookkeeping.
+      if (--hops > 0) return void RESOLVED.then(turn);
+      const hit = spin(ready, Math.min(spinMs, (drive?.deadline ?? Infinity) - performance.now()));
+      if (!hit) st.hot = false;
+      done(hit);
+    };
+    void RESOLVED.then(turn);
   }
 
   readonly #receivePoll: PollState = { budget: POLL_MAX_MS, misses: 0, hot: true };
@@ -1039,8 +1051,9 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    * budget stays small; every few misses one long poll checks whether the
    * peer got fast again (two parked peers would otherwise keep each other slow).
    *
-   * With options.spinUs, the first turn spins while `st.hot`: a spin that
-   * finds nothing clears it, a wait answered within the spin budget sets it again.
+   * With options.spinUs, a spin comes first while `st.hot` (#spinSoon): a
+   * spin that finds nothing clears it, a wait answered within the spin
+   * budget sets it again.
    */
   async #poll(ready: () => boolean, st: PollState, drive: DriveOptions | undefined): Promise<boolean> {
     const spinMs = this.#asyncSpin;
@@ -1062,21 +1075,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
         setImmediate(turn);
       };
       if (!spinNow) return setImmediate(turn);
-      // options.spinUs: spin after the microtasks queued so far (and those
-      // they queue, a few hops deep) ran, so that what they send (the next
-      // call of a loop that receives ahead, as RPC does) goes out first. The
-      // loop is blocked for at most spinUs; a spin that finds nothing stops
-      // the spinning.
-      let hops = SPIN_AFTER_HOPS;
-      const spinTurn = (): void => {
-        // A resolved promise's then: a microtask without queueMicrotask's bookkeeping.
-        if (--hops > 0) return void RESOLVED.then(spinTurn);
-        if (spin(ready, Math.min(spinMs, (drive?.deadline ?? Infinity) - performance.now()))) return resolve(true);
-        st.hot = false;
+      this.#spinSoon(ready, st, drive, (hit) => {
+        if (hit) return resolve(true);
         last = performance.now();
         setImmediate(turn);
-      };
-      void RESOLVED.then(spinTurn);
+      });
     });
     if (found) {
       const took = performance.now() - start;

@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { AbortError, typeError, validateBoolean, validateInteger, validateOneOf, validateOptions, validateSignal, validateString, validateTimeout } from '../../errors.js';
-import { waitFor, type Wait } from '../base-channel.js';
+import { makeWait, waitFor, type Wait } from '../base-channel.js';
 import type { ChannelTraits } from '../channel.js';
 
 /** Unix-domain stream sockets. @internal */
@@ -241,11 +241,6 @@ export function sleep(ms: number, wait: Wait): Promise<void> {
     const t = setTimeout(resolve, ms);
     return () => clearTimeout(t);
   });
-}
-
-/** A Wait from `timeout` and `signal`. @internal */
-export function makeWait(timeout: number, signal: AbortSignal | undefined, what: string): Wait {
-  return { deadline: timeout === Infinity ? Infinity : performance.now() + timeout, timeout, signal, what };
 }
 
 /**

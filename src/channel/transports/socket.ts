@@ -24,7 +24,7 @@ import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { native } from '../../binding/native.js';
 import { AuthError, ProtocolError, systemError, typeError, validateBoolean, validateInteger, validateOptions } from '../../errors.js';
-import { validateMaxMessageSize, waitFor, type ChannelOptions, type Wait } from '../base-channel.js';
+import { makeWait, validateMaxMessageSize, waitFor, type ChannelOptions, type Wait } from '../base-channel.js';
 import { resolveCodec } from '../codec.js';
 import { StreamChannel, type StreamChannelInit } from '../stream-channel.js';
 import {
@@ -41,7 +41,6 @@ import {
   hmac,
   innerWait,
   isLoopback,
-  makeWait,
   resolveAuthKey,
   retriable,
   sameProof,
