@@ -13,6 +13,12 @@ export interface Codec<T> {
   readonly name: string;
   /** Returns the encoded bytes. May return a view of the input (no copy). */
   encode(value: T): Uint8Array;
+  /**
+   * Optional: like `encode`, but the bytes may live in a buffer the codec
+   * reuses, valid only until its next encode. Transports that copy a message
+   * at once (ShmRing) call it instead, which saves allocating every message.
+   */
+  encodeTransient?(value: T): Uint8Array;
   /** Decodes one message. `bytes` may be reused by the transport after this returns; copy what you keep. */
   decode(bytes: Uint8Array): T;
 }
@@ -71,6 +77,9 @@ export const structured: Codec<unknown> = {
   name: 'structured',
   encode(value: unknown): Uint8Array {
     return encodeFast(value) ?? serialize(value);
+  },
+  encodeTransient(value: unknown): Uint8Array {
+    return encodeFast(value, true) ?? serialize(value);
   },
   decode(bytes: Uint8Array): unknown {
     const first = bytes.length > 0 ? bytes[0] : -1;

@@ -16,7 +16,7 @@ import {
   validateTimeout,
 } from '../errors.js';
 import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, isId, receiveLoop, validateMessageTypes, type CancelReason, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
-import { outboxFor, type Outbox, type OutboxEntry } from './outbox.js';
+import { outboxFor, sendOwn, type Outbox, type OutboxEntry } from './outbox.js';
 import { deserializeError } from './remote-error.js';
 import { onAbort } from '../abort.js';
 
@@ -203,10 +203,10 @@ function sendError(err: unknown, method: string): unknown {
  * Makes one call and returns the remote method's result. Errors thrown here
  * are created after the await, so their stack leads to the caller's code.
  */
-async function invoke(client: RpcClient, method: string, args: unknown[], timeout: number, signal: AbortSignal | undefined): Promise<unknown> {
+async function invoke(client: RpcClient, method: string, args: unknown[], own: boolean, timeout: number, signal: AbortSignal | undefined): Promise<unknown> {
   let reply: unknown[];
   try {
-    reply = await client._request(method, args, timeout, signal);
+    reply = await client._request(method, args, own, timeout, signal);
   } catch (err) {
     if (err instanceof IpcError) Error.captureStackTrace(err, invoke);
     throw err;
@@ -273,11 +273,12 @@ export class RpcClient {
   #method(name: string): RemoteMethod<AnyFunction> {
     let m = this.#methods.get(name);
     if (m === undefined) {
-      const call = (...args: unknown[]): Promise<unknown> => invoke(this, name, args, this.#timeout, undefined);
+      // Rest arguments are a fresh array nobody else holds: `own` (see vouchForArrays).
+      const call = (...args: unknown[]): Promise<unknown> => invoke(this, name, args, true, this.#timeout, undefined);
       m = Object.assign(call, {
         with: (options: CallOptions): RemoteFunction<AnyFunction> => {
           const { timeout, signal } = callOptions(options, this.#timeout);
-          return (...args: unknown[]) => invoke(this, name, args, timeout, signal);
+          return (...args: unknown[]) => invoke(this, name, args, true, timeout, signal);
         },
       });
       this.#methods.set(name, m);
@@ -294,14 +295,14 @@ export class RpcClient {
       validateString(method, 'method');
       if (!Array.isArray(args)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "args" argument must be an array');
       const { timeout, signal } = callOptions(options, this.#timeout);
-      return invoke(this, method, args, timeout, signal);
+      return invoke(this, method, args, false, timeout, signal);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /** @internal */
-  _request(method: string, args: unknown[], timeout: number, signal: AbortSignal | undefined): Promise<unknown[]> {
+  _request(method: string, args: unknown[], own: boolean, timeout: number, signal: AbortSignal | undefined): Promise<unknown[]> {
     if (this.#closed) {
       const why = this.#cause === undefined ? 'the connection is closed' : 'the channel closed';
       return Promise.reject(new ClosedError(`rpc: ${why}; ${method}() was not sent`, this.#cause === undefined ? undefined : { cause: this.#cause }));
@@ -313,22 +314,10 @@ export class RpcClient {
     const id = endpoint.nextId++;
     return new Promise<unknown[]>((resolve, reject) => {
       const p: Pending = { id, method, client: this, outbox: this.#outbox, resolve, reject, timer: undefined, signal: undefined, offAbort: undefined, entry: null, gaveUp: undefined, settled: false };
+      const message = [CALL, id, method, args];
       try {
-        p.entry = this.#outbox.post(
-          [CALL, id, method, args],
-          this._sendOptions,
-          (err) => {
-            p.entry = null;
-            if (p.settled) return;
-            settle(p);
-            reject(sendError(err, method));
-          },
-          () => {
-            // Went out after the caller gave up: cancel it now.
-            p.entry = null;
-            if (p.gaveUp !== undefined) sendCancel(p, p.gaveUp.reason, p.gaveUp.timeout);
-          },
-        );
+        // The callbacks are made only when the call has to wait in the outbox.
+        if (!sendOwn(this.#outbox, message, own ? args : undefined, this._sendOptions)) p.entry = this.#enqueue(p, message);
       } catch (err) {
         reject(sendError(err, method));
         return;
@@ -349,6 +338,25 @@ export class RpcClient {
         });
       }
     });
+  }
+
+  /** Queues the call message of `p` behind others waiting for room in the channel. */
+  #enqueue(p: Pending, message: unknown[]): OutboxEntry {
+    return this.#outbox.enqueue(
+      message,
+      this._sendOptions,
+      (err) => {
+        p.entry = null;
+        if (p.settled) return;
+        settle(p);
+        p.reject(sendError(err, p.method));
+      },
+      () => {
+        // Went out after the caller gave up: cancel it now.
+        p.entry = null;
+        if (p.gaveUp !== undefined) sendCancel(p, p.gaveUp.reason, p.gaveUp.timeout);
+      },
+    );
   }
 
   /** @internal */

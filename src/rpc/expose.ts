@@ -15,7 +15,7 @@ import {
   validateOptions,
 } from '../errors.js';
 import { CALL, CANCEL, ERROR, RESULT, channelEnds, closeEnds, destroyEnds, isId, receiveLoop, validateMessageTypes, type Ends, type MessageTypes, type RpcChannel } from './protocol.js';
-import { outboxFor, type Outbox } from './outbox.js';
+import { outboxFor, sendOwn, type Outbox } from './outbox.js';
 import { serializeError } from './remote-error.js';
 
 /** Options of {@link expose}. */
@@ -50,6 +50,10 @@ class CallState implements CallContext {
   #controller: AbortController | undefined;
   #reason: unknown;
   #cancelled = false;
+  /** @internal What could not be sent (the error thrown, or why the result failed), for the fallback replies. */
+  _failure: unknown = undefined;
+  /** @internal The detail of the next fallback error reply (see serializeError), counting down. */
+  _detail = 2;
 
   constructor(id: number, method: string) {
     this.id = id;
@@ -251,41 +255,36 @@ export class RpcServer {
   }
 
   #respondValue(state: CallState, value: unknown): void {
-    const message = value === undefined ? [RESULT, state.id] : [RESULT, state.id, value];
-    let reason: Error | undefined;
-    let detail = 2;
-    // The codec could not carry the result, or it was too large: say so instead.
-    this.#transmit(state, message, (err) => {
-      reason ??= err instanceof IpcError ? err : unencodable(state.method, err);
-      return detail >= 0 ? [ERROR, state.id, serializeError(reason, detail--)] : undefined;
-    });
+    this.#transmit(state, value === undefined ? [RESULT, state.id] : [RESULT, state.id, value], resultFallback);
   }
 
   #respondError(state: CallState, err: unknown): void {
-    let detail = 2;
-    // Fallbacks: without properties and causes, then name, message, code and stack only.
-    this.#transmit(state, [ERROR, state.id, serializeError(err, detail)], () => (--detail >= 0 ? [ERROR, state.id, serializeError(err, detail)] : undefined));
+    state._failure = err;
+    this.#transmit(state, [ERROR, state.id, serializeError(err, state._detail)], errorFallback);
   }
 
   /** Sends a reply; when that fails for another reason than the channel, sends what `fallback` makes of it instead. */
-  #transmit(state: CallState, message: unknown[], fallback: (err: unknown) => unknown[] | undefined): void {
+  #transmit(state: CallState, message: unknown[], fallback: Fallback): void {
     if (state.cancelled) {
       this.#done(state);
       return;
     }
-    const failed = (err: unknown): void => {
-      const next = isTransportFailure(err) ? undefined : fallback(err);
-      if (next === undefined) this.#done(state);
-      else this.#transmit(state, next, fallback);
-    };
-    let entry;
+    let sent: boolean;
     try {
-      entry = this.#outbox.post(message, this.#sendOptions, failed, () => this.#done(state));
+      sent = sendOwn(this.#outbox, message, undefined, this.#sendOptions);
     } catch (err) {
-      failed(err);
+      this.#failed(state, err, fallback);
       return;
     }
-    if (entry === null) this.#done(state);
+    // The callbacks are made only when the reply has to wait in the outbox.
+    if (sent) this.#done(state);
+    else this.#outbox.enqueue(message, this.#sendOptions, (err) => this.#failed(state, err, fallback), () => this.#done(state));
+  }
+
+  #failed(state: CallState, err: unknown, fallback: Fallback): void {
+    const next = isTransportFailure(err) ? undefined : fallback(state, err);
+    if (next === undefined) this.#done(state);
+    else this.#transmit(state, next, fallback);
   }
 
   #done(state: CallState): void {
@@ -366,6 +365,20 @@ export class RpcServer {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The next reply to try after one could not be sent, or undefined to give up. */
+type Fallback = (state: CallState, err: unknown) => unknown[] | undefined;
+
+/** A result the codec could not carry, or too large: say so instead, in less and less detail. */
+function resultFallback(state: CallState, err: unknown): unknown[] | undefined {
+  state._failure ??= err instanceof IpcError ? err : unencodable(state.method, err);
+  return state._detail >= 0 ? [ERROR, state.id, serializeError(state._failure, state._detail--)] : undefined;
+}
+
+/** An error reply that could not be sent: without properties and causes, then name, message, code and stack only. */
+function errorFallback(state: CallState): unknown[] | undefined {
+  return --state._detail >= 0 ? [ERROR, state.id, serializeError(state._failure, state._detail)] : undefined;
 }
 
 function cancelReason(reason: unknown, timeout: unknown): Error {

@@ -8,6 +8,7 @@
  * @internal
  */
 import type { Sender } from '../channel/channel.js';
+import { vouchForArrays } from '../channel/structured-fast.js';
 
 /** A queued message. Setting `withdrawn` before it goes out drops it. @internal */
 export interface OutboxEntry {
@@ -30,17 +31,28 @@ export class Outbox {
   }
 
   /**
-   * Sends `message` now if nothing is queued and the channel has room
-   * (returns null; throws what `trySend` throws: codec errors, closed, too
-   * large). Otherwise queues it and returns the entry; then `onSent` or
-   * `onError` is called later.
+   * Sends `message` now if nothing is queued and the channel has room (true),
+   * else does nothing (false). Throws what `trySend` throws: codec errors,
+   * closed, too large.
    */
-  post(message: unknown, options: { type: number }, onError: (err: unknown) => void, onSent?: () => void): OutboxEntry | null {
-    if (this.#head === this.#queue.length && this.#sender.trySend(message, options)) return null;
+  sendNow(message: unknown, options: { type: number }): boolean {
+    return this.#head === this.#queue.length && this.#sender.trySend(message, options);
+  }
+
+  /** Queues `message` behind the others; `onSent` or `onError` is called later. */
+  enqueue(message: unknown, options: { type: number }, onError: (err: unknown) => void, onSent?: () => void): OutboxEntry {
     const entry: OutboxEntry = { message, options, withdrawn: false, onSent, onError };
     this.#queue.push(entry);
     if (!this.#pumping) void this.#pump();
     return entry;
+  }
+
+  /**
+   * {@link Outbox.sendNow}, else {@link Outbox.enqueue}: null when it went
+   * out at once, else the queued entry. Throws what `trySend` throws.
+   */
+  post(message: unknown, options: { type: number }, onError: (err: unknown) => void, onSent?: () => void): OutboxEntry | null {
+    return this.sendNow(message, options) ? null : this.enqueue(message, options, onError, onSent);
   }
 
   async #pump(): Promise<void> {
@@ -74,4 +86,20 @@ export function outboxFor(sender: Sender<any>): Outbox {
   let outbox = outboxes.get(sender);
   if (outbox === undefined) outboxes.set(sender, (outbox = new Outbox(sender)));
   return outbox;
+}
+
+/**
+ * `outbox.sendNow(message)` for a message array RPC just made, with `inner`
+ * another fresh array in it (rest arguments): the structured codec may then
+ * skip its check of these arrays for extra properties.
+ * @internal
+ */
+export function sendOwn(outbox: Outbox, message: unknown[], inner: unknown[] | undefined, options: { type: number }): boolean {
+  vouchForArrays(message, inner);
+  try {
+    return outbox.sendNow(message, options);
+  } finally {
+    // Not encoded (queued, or another codec): keep nothing.
+    vouchForArrays();
+  }
 }

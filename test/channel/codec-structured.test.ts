@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { IpcError, ShmRing, codecs } from '../../src/index.js';
-import { FAST_FORMAT } from '../../src/channel/structured-fast.js';
+import { FAST_FORMAT, vouchForArrays } from '../../src/channel/structured-fast.js';
 import { samples } from './fixtures/codec-values.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
@@ -165,6 +165,36 @@ test('each encode returns its own bytes', () => {
   assert.equal(structured.decode(b), 'second');
   a.fill(0);
   assert.equal(structured.decode(b), 'second');
+});
+
+test('encodeTransient gives the bytes encode gives, in a buffer the next encode reuses', () => {
+  assert.ok(structured.encodeTransient !== undefined);
+  for (const { name, value } of samples()) {
+    const want = structured.encode(value);
+    const bytes = structured.encodeTransient!(value);
+    assert.deepStrictEqual(Buffer.from(bytes), Buffer.from(want), name);
+    assert.deepStrictEqual(structured.decode(bytes), v8RoundTrip(value), name);
+  }
+  // Fast-format bytes are the encoder's scratch: the next encode writes over them.
+  const first = structured.encodeTransient!('first');
+  structured.encodeTransient!('later');
+  assert.equal(structured.decode(first), 'later');
+});
+
+test('vouchForArrays skips the extra-property check of those arrays for one encode only', () => {
+  const a: unknown[] & { extra?: string } = [1, 2];
+  a.extra = 'kept by v8';
+  // Not vouched for: v8 keeps the extra property.
+  assert.equal(structured.encode(a)[0], 0xff);
+  vouchForArrays(a);
+  assert.equal(structured.encode(a)[0], FAST_FORMAT, 'the vouched array takes the fast path');
+  // The vouch ended with that encode.
+  assert.deepStrictEqual(roundTrip(a), v8RoundTrip(a));
+  assert.equal((roundTrip(a) as { extra?: string }).extra, 'kept by v8');
+  // Cleared without an encode: nothing is skipped later.
+  vouchForArrays(a);
+  vouchForArrays();
+  assert.equal(structured.encode(a)[0], 0xff);
 });
 
 test('UTF-8 from a peer decodes as TextDecoder decodes it, malformed sequences included', () => {

@@ -130,3 +130,26 @@ test('a sleeping receiver in another process is woken by a send', { timeout: 600
     await ring.close();
   }
 });
+
+test('a send waiting for room keeps its message while other sends encode meanwhile (structured codec)', { timeout: 60000 }, async () => {
+  const name = uniqueName('ring-wait-enc');
+  const rx = ShmRing.create<unknown>(name, { capacity: 4096, codec: 'structured', role: 'receiver' });
+  const tx = ShmRing.open<unknown>(name, { role: 'sender' });
+  try {
+    let sent = 0;
+    while (tx.trySend({ n: sent, fill: 'x'.repeat(40) })) sent++;
+    // Full: this send waits, with its bytes encoded before it did.
+    const waiting = tx.send({ n: 'waiting', fill: 'y'.repeat(40) }, { timeout: 20000 });
+    // Other encodes meanwhile (refused for room, but encoded first).
+    for (let i = 0; i < 10; i++) assert.equal(tx.trySend({ n: `other ${i}`, fill: 'z'.repeat(40) }), false);
+    const got: unknown[] = [];
+    // Receiving frees room (the sender is woken once a quarter is free).
+    for (let i = 0; i <= sent; i++) got.push(await rx.receive({ timeout: 20000 }));
+    await waiting;
+    assert.deepStrictEqual(got.at(-1), { n: 'waiting', fill: 'y'.repeat(40) });
+    assert.deepStrictEqual(got.slice(0, sent), Array.from({ length: sent }, (_, n) => ({ n, fill: 'x'.repeat(40) })));
+  } finally {
+    await tx.close();
+    await rx.close();
+  }
+});

@@ -550,8 +550,14 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (this.#reservation >= 0) throw invalidState(`${this.#label} has a reservation open: commit() or discard() it first`);
   }
 
+  /**
+   * The message's bytes. With a codec that has `encodeTransient` (structured)
+   * they may be the codec's scratch buffer: copy them before anything else
+   * can encode (see send).
+   */
   #encode(message: T): Uint8Array {
-    const payload = this.#codec.encode(message);
+    const codec = this.#codec;
+    const payload = codec.encodeTransient === undefined ? codec.encode(message) : codec.encodeTransient(message);
     if (payload.length > this.maxMessageSize) {
       throw new MessageTooLargeError(
         `a ${payload.length}-byte message does not fit ${this.#label}: its maxMessageSize is ${this.maxMessageSize} bytes`,
@@ -610,8 +616,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       drive = this.#driveOptions(o.opts.timeout, o.opts.signal, `room in ${this.#label}`);
     }
     this.#checkSend();
-    const payload = this.#encode(message);
+    let payload = this.#encode(message);
     if (this.#write(payload, type, priority)) return;
+    // Others may encode while this send waits.
+    if (this.#codec.encodeTransient !== undefined) payload = payload.slice();
     drive ??= this.#driveOptions(undefined, undefined, `room in ${this.#label}`);
     for (;;) {
       await this.#awaitRoom(payload.length, drive);
@@ -961,15 +969,22 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    * Errors: those of {@link ShmRing.tryReceive}, `ERR_MULTIPROC_TIMEOUT`,
    * `ABORT_ERR`; `ERR_MULTIPROC_CLOSED` also when this handle is closed while waiting.
    */
-  async receive(options?: ReceiveOptions): Promise<T> {
-    let selector = 0;
-    let drive: DriveOptions | undefined;
-    if (options !== undefined) ({ selector, drive } = this.#receiveOptions(options, RECEIVE_KEYS));
-    this.#checkReceive();
-    const r = this.#take(selector);
-    if (r !== NONE) return r;
-    this.#checkEnd(selector);
-    return this.#receiveSlow(selector, drive);
+  receive(options?: ReceiveOptions): Promise<T> {
+    // Not async: a spinning receive settles the one promise #spinTake returns
+    // (an async function would add three microtasks to every round trip).
+    try {
+      let selector = 0;
+      let drive: DriveOptions | undefined;
+      if (options !== undefined) ({ selector, drive } = this.#receiveOptions(options, RECEIVE_KEYS));
+      this.#checkReceive();
+      const r = this.#take(selector);
+      if (r !== NONE) return Promise.resolve(r);
+      this.#checkEnd(selector);
+      if (this.#asyncSpin > 0 && this.#receivePoll.hot) return this.#spinTake(selector, drive);
+      return this.#receiveSlow(selector, drive);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Like {@link ShmRing.receive}, with type, priority and size. */
@@ -979,10 +994,6 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   }
 
   async #receiveSlow(selector: number, drive: DriveOptions | undefined): Promise<T> {
-    if (this.#asyncSpin > 0 && this.#receivePoll.hot) {
-      const r = await this.#spinTake(selector, drive);
-      if (r !== NONE) return r;
-    }
     for (;;) {
       await this.#awaitData(drive);
       this.#checkReceive();
@@ -995,16 +1006,19 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   /**
    * options.spinUs for receive(): the spin of #poll, taking the message in
    * the same microtask and settling one promise, without the layers of
-   * #awaitData and #poll (about 1 µs of a round trip). NONE when the spin
-   * found nothing (then spinning stops, as in #poll) or nothing `selector` takes.
+   * #awaitData and #poll (about 1 µs of a round trip). When the spin found
+   * nothing (spinning then stops, as in #poll) or nothing `selector` takes,
+   * the receive goes on as #receiveSlow.
    */
-  #spinTake(selector: number, drive: DriveOptions | undefined): Promise<T | typeof NONE> {
+  #spinTake(selector: number, drive: DriveOptions | undefined): Promise<T> {
     return new Promise((resolve, reject) => {
       this.#spinSoon(this.#ready, this.#receivePoll, drive, (hit) => {
-        if (!hit) return resolve(NONE);
         try {
           this.#checkReceive();
-          resolve(this.#take(selector));
+          const r = hit ? this.#take(selector) : NONE;
+          if (r !== NONE) return resolve(r);
+          this.#checkEnd(selector);
+          resolve(this.#receiveSlow(selector, drive));
         } catch (err) {
           reject(err);
         }
