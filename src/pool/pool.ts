@@ -14,6 +14,7 @@ import { basename, isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Channel } from '../channel/channel.js';
 import { ShmRing, type ShmRingDuplex } from '../channel/transports/shm-ring.js';
+import { TaskQueue } from './task-queue.js';
 import {
   AbortError,
   ClosedError,
@@ -282,7 +283,7 @@ export class Pool extends PoolBase {
   readonly #shmThreshold: number;
   readonly #prefix: string;
 
-  readonly #queue: Task[] = [];
+  readonly #queue = new TaskQueue<Task>();
   readonly #workers = new Set<PoolWorker>();
   #starting = 0;
   #pumpScheduled = false;
@@ -452,11 +453,11 @@ export class Pool extends PoolBase {
       if (best.tasks.size > 0 && this.#active() < this.#size) break;
       let sent = 0;
       while (this.#queue.length > 0 && this.#room(best) > 0) {
-        const task = this.#queue[0]!;
+        const task = this.#queue.at(0)!;
         // A timed task runs alone (its timeout counts from its real start).
         if (task.timeout !== Infinity && best.tasks.size > 0) break;
         const room = this.#room(best);
-        if (room >= 2 && batchable(task) && batchable(this.#queue[1])) {
+        if (room >= 2 && batchable(task) && batchable(this.#queue.at(1))) {
           // A backlog of tiny tasks: several in one message, one reply for them.
           sent += this.#startBatch(best, Math.min(room, MAX_BATCH));
           continue;
@@ -474,7 +475,7 @@ export class Pool extends PoolBase {
       } catch (err) {
         // No worker could be set up (/dev/shm full, too many processes): with none left to
         // serve the queue, fail it rather than wait for ever.
-        if (this.#workers.size === 0) for (const t of this.#queue.splice(0)) this.#settle(t, err, undefined, false);
+        if (this.#workers.size === 0) for (const t of this.#queue.takeAll()) this.#settle(t, err, undefined, false);
         break;
       }
     }
@@ -652,8 +653,8 @@ export class Pool extends PoolBase {
     this.#clearIdleTimer(w);
     const batch: Task[] = [];
     const wire: [string, unknown, string, number][] = [];
-    while (batch.length < max && batchable(this.#queue[0])) {
-      const task = this.#queue[0]!;
+    while (batch.length < max && batchable(this.#queue.at(0))) {
+      const task = this.#queue.at(0)!;
       let packed: ReturnType<typeof pack>;
       try {
         packed = pack(task.tree, noShm, this.#shmThreshold, undefined);
@@ -822,8 +823,7 @@ export class Pool extends PoolBase {
   /** Cancels a task: drops it from the queue, or rejects it and gives its worker `cancelGrace` ms to stop it. */
   #abortTask(task: Task, err: Error, quiet: boolean): void {
     if (task.state === 'queued') {
-      const i = this.#queue.indexOf(task);
-      if (i >= 0) this.#queue.splice(i, 1);
+      this.#queue.remove(task);
       if (!quiet) this.#tally.cancelled++;
       this.#settle(task, err, undefined, false);
       this.#pump();
@@ -908,12 +908,12 @@ export class Pool extends PoolBase {
         this.#settle(task, error(`while running task '${task.fn}' (id ${task.id})`), undefined, false);
       }
     }
-    this.#queue.unshift(...requeue);
+    this.#queue.unshiftAll(requeue);
     if (!w.everReady && this.#destroying === undefined) {
       // It never started: the module does not load, or the system refuses processes. Trying again
       // for every queued task would loop; fail them instead, and start afresh with the next task.
       const err = error('before it was ready');
-      for (const t of this.#queue.splice(0)) this.#settle(t, err, undefined, false);
+      for (const t of this.#queue.takeAll()) this.#settle(t, err, undefined, false);
     }
     this.#pump();
   }
@@ -972,7 +972,7 @@ export class Pool extends PoolBase {
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
       const reason = new ClosedError('the pool was destroyed', err !== undefined ? { cause: err } : undefined);
-      for (const t of this.#queue.splice(0)) this.#settle(t, reason, undefined, false);
+      for (const t of this.#queue.takeAll()) this.#settle(t, reason, undefined, false);
       const exits: Promise<unknown>[] = [];
       for (const w of [...this.#workers]) {
         for (const t of w.tasks) this.#settle(t, reason, undefined, false);

@@ -140,3 +140,12 @@ test('tasks submitted together share messages, yet each settles on its own', asy
   await pool.destroy();
   assert.equal(((await outcome[5]!) as { error: { code?: string } }).error.code, 'ERR_MULTIPROC_CLOSED');
 });
+
+test('a burst of 50,000 run() calls: every task settles with its result', { timeout: 120000 }, async () => {
+  await using pool = makePool({ size: 2 });
+  const n = 50000;
+  const results = await within(Promise.all(Array.from({ length: n }, (_, i) => pool.run('square', [i % 1000]))), 100000, 'the burst');
+  assert.equal(results.length, n);
+  for (let i = 0; i < n; i++) if (results[i] !== (i % 1000) ** 2) assert.fail(`task ${i} gave ${String(results[i])}`);
+  assert.equal(pool.stats().failed, 0);
+});
