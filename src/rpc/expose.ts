@@ -50,10 +50,10 @@ class CallState implements CallContext {
   #controller: AbortController | undefined;
   #reason: unknown;
   #cancelled = false;
-  /** @internal What could not be sent (the error thrown, or why the result failed), for the fallback replies. */
-  _failure: unknown = undefined;
-  /** @internal The detail of the next fallback error reply (see serializeError), counting down. */
-  _detail = 2;
+  /** What could not be sent (the error thrown, or why the result failed), for the fallback replies. */
+  #failure: unknown = undefined;
+  /** The detail of the next error reply (see serializeError), counting down. */
+  #detail = 2;
 
   constructor(id: number, method: string) {
     this.id = id;
@@ -73,6 +73,23 @@ class CallState implements CallContext {
     return this.#cancelled;
   }
 
+  /** The error reply for `err`, with every detail. */
+  static errorReply(state: CallState, err: unknown): unknown[] {
+    state.#failure = err;
+    return [ERROR, state.id, serializeError(err, state.#detail)];
+  }
+
+  /** A result the codec could not carry, or too large: say so instead, in less and less detail. */
+  static resultFallback(this: void, state: CallState, err: unknown): unknown[] | undefined {
+    state.#failure ??= err instanceof IpcError ? err : unencodable(state.method, err);
+    return state.#detail >= 0 ? [ERROR, state.id, serializeError(state.#failure, state.#detail--)] : undefined;
+  }
+
+  /** An error reply that could not be sent: without properties and causes, then name, message, code and stack only. */
+  static errorFallback(this: void, state: CallState): unknown[] | undefined {
+    return --state.#detail >= 0 ? [ERROR, state.id, serializeError(state.#failure, state.#detail)] : undefined;
+  }
+
   static cancel(state: CallState, reason: unknown): void {
     if (state.#cancelled) return;
     state.#cancelled = true;
@@ -80,6 +97,9 @@ class CallState implements CallContext {
     state.#controller?.abort(reason);
   }
 }
+
+/** The next reply to try after one could not be sent, or undefined to give up. */
+type Fallback = (state: CallState, err: unknown) => unknown[] | undefined;
 
 let current: CallState | undefined;
 
@@ -255,12 +275,11 @@ export class RpcServer {
   }
 
   #respondValue(state: CallState, value: unknown): void {
-    this.#transmit(state, value === undefined ? [RESULT, state.id] : [RESULT, state.id, value], resultFallback);
+    this.#transmit(state, value === undefined ? [RESULT, state.id] : [RESULT, state.id, value], CallState.resultFallback);
   }
 
   #respondError(state: CallState, err: unknown): void {
-    state._failure = err;
-    this.#transmit(state, [ERROR, state.id, serializeError(err, state._detail)], errorFallback);
+    this.#transmit(state, CallState.errorReply(state, err), CallState.errorFallback);
   }
 
   /** Sends a reply; when that fails for another reason than the channel, sends what `fallback` makes of it instead. */
@@ -365,20 +384,6 @@ export class RpcServer {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The next reply to try after one could not be sent, or undefined to give up. */
-type Fallback = (state: CallState, err: unknown) => unknown[] | undefined;
-
-/** A result the codec could not carry, or too large: say so instead, in less and less detail. */
-function resultFallback(state: CallState, err: unknown): unknown[] | undefined {
-  state._failure ??= err instanceof IpcError ? err : unencodable(state.method, err);
-  return state._detail >= 0 ? [ERROR, state.id, serializeError(state._failure, state._detail--)] : undefined;
-}
-
-/** An error reply that could not be sent: without properties and causes, then name, message, code and stack only. */
-function errorFallback(state: CallState): unknown[] | undefined {
-  return --state._detail >= 0 ? [ERROR, state.id, serializeError(state._failure, state._detail)] : undefined;
 }
 
 function cancelReason(reason: unknown, timeout: unknown): Error {
