@@ -225,7 +225,8 @@ export class RpcClient {
   readonly #endpoint: Endpoint;
   readonly #timeout: number;
   readonly #closeChannel: boolean;
-  readonly #pending = new Set<Pending>();
+  /** Calls of this connection waiting for their reply (they are in the endpoint's table). */
+  #pending = 0;
   readonly #methods = new Map<string, RemoteMethod<AnyFunction>>();
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -267,7 +268,7 @@ export class RpcClient {
 
   /** Calls waiting for their reply. */
   get pending(): number {
-    return this.#pending.size;
+    return this.#pending;
   }
 
   #method(name: string): RemoteMethod<AnyFunction> {
@@ -315,15 +316,18 @@ export class RpcClient {
     return new Promise<unknown[]>((resolve, reject) => {
       const p: Pending = { id, method, client: this, outbox: this.#outbox, resolve, reject, timer: undefined, signal: undefined, offAbort: undefined, entry: null, gaveUp: undefined, settled: false };
       const message = [CALL, id, method, args];
+      // Registered first: whatever settles it from here on finds it in the tables.
+      endpoint.pending.set(id, p);
+      this.#pending++;
       try {
         // The callbacks are made only when the call has to wait in the outbox.
         if (!sendOwn(this.#outbox, message, own ? args : undefined, this._sendOptions)) p.entry = this.#enqueue(p, message);
       } catch (err) {
+        settle(p);
         reject(sendError(err, method));
         return;
       }
-      endpoint.pending.set(id, p);
-      this.#pending.add(p);
+      if (p.settled) return;
       if (timeout !== Infinity && timeout <= MAX_TIMER) {
         p.timer = setTimeout(() => {
           giveUp(p, 'timeout', timeout);
@@ -362,8 +366,7 @@ export class RpcClient {
   /** @internal */
   _forget(p: Pending): void {
     this.#endpoint.pending.delete(p.id);
-    this.#pending.delete(p);
-    if (this.#pending.size === 0 && this.#drained !== undefined) this.#drained();
+    if (--this.#pending === 0 && this.#drained !== undefined) this.#drained();
   }
 
   /** @internal */
@@ -384,7 +387,7 @@ export class RpcClient {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
-      if (this.#pending.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+      if (this.#pending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
       this.#endpoint.detach(this);
       if (this.#closeChannel) await closeEnds(this.#ends).catch(() => {});
     })();
@@ -399,7 +402,8 @@ export class RpcClient {
   destroy(err?: Error): void {
     this.#closed = true;
     this.#closing ??= Promise.resolve();
-    for (const p of [...this.#pending]) {
+    for (const p of [...this.#endpoint.pending.values()]) {
+      if (p.client !== this) continue;
       giveUp(p, 'closed');
       p.reject(err ?? new ClosedError(`rpc: the connection was destroyed before ${p.method}() returned`));
     }

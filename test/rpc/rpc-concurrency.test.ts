@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, expose, rpcClient } from '../../src/index.js';
 import { channelPair } from '../helpers/socket-pair.js';
-import { deferred, rpcPair } from '../helpers/rpc-pair.js';
+import { deferred, rpcPair, until } from '../helpers/rpc-pair.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 
 leakGuard();
@@ -76,6 +76,34 @@ test('several connections on one channel end share it without taking each other\
     await rpcClient(remotes[0]![1]).close();
     assert.equal(await remotes[1]![1].id('y', 1), 'y:1');
     await Promise.all(remotes.slice(1).map(([, r]) => rpcClient(r).close()));
+    await server.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('destroy() of one connection on a shared channel end rejects its own calls only; pending counts are per connection', async () => {
+  const { a, b, cleanup } = await channelPair();
+  try {
+    const gates: Array<() => void> = [];
+    const server = expose({ wait: (who: string) => new Promise<string>((resolve) => gates.push(() => resolve(who))) }, a);
+    const x = connect<{ wait(who: string): string }>(b);
+    const y = connect<{ wait(who: string): string }>(b);
+    const xs = [x.wait('x1'), x.wait('x2')];
+    const ys = [y.wait('y1'), y.wait('y2'), y.wait('y3')];
+    for (const p of [...xs, ...ys]) p.catch(() => {});
+    assert.equal(rpcClient(x).pending, 2);
+    assert.equal(rpcClient(y).pending, 3);
+    rpcClient(x).destroy();
+    for (const p of xs) await assert.rejects(p, { code: 'ERR_MULTIPROC_CLOSED' });
+    assert.equal(rpcClient(x).pending, 0);
+    assert.equal(rpcClient(y).pending, 3);
+    // The other connection's calls are answered.
+    await until(() => gates.length === 5);
+    for (const g of gates) g();
+    assert.deepEqual(await Promise.all(ys), ['y1', 'y2', 'y3']);
+    assert.equal(rpcClient(y).pending, 0);
+    await rpcClient(y).close();
     await server.close();
   } finally {
     cleanup();
