@@ -83,6 +83,32 @@ test('bad names and options are refused with Node-style codes before anything is
   assert.equal(existsSync(`/dev/shm/mp.ring.${name}`), false);
 });
 
+test('trySend options: checked on every call, also when the same object is passed again and changed', async () => {
+  const name = uniqueName('ring-send-args');
+  const rx = ShmRing.create<string>(name, { capacity: 4096, codec: 'json', role: 'receiver' });
+  const tx = ShmRing.open<string>(name, { codec: 'json', role: 'sender' });
+  try {
+    const options: { type: number; priority?: number } = { type: 7 };
+    assert.equal(tx.trySend('a', options), true);
+    assert.equal(tx.trySend('b', options), true);
+    options.type = 0;
+    assert.throws(() => tx.trySend('c', options), code('ERR_OUT_OF_RANGE'));
+    options.type = 8;
+    options.priority = 1.5;
+    assert.throws(() => tx.trySend('c', options), code('ERR_OUT_OF_RANGE'));
+    delete options.priority;
+    assert.equal(tx.trySend('d', options), true);
+    assert.throws(() => tx.trySend('e', { type: 1, timeout: 5 } as object), code('ERR_INVALID_ARG_VALUE'));
+    assert.throws(() => tx.trySend('e', 'fast' as unknown as object), code('ERR_INVALID_ARG_TYPE'));
+    const got = [1, 2, 3].map(() => rx.tryReceiveMessage());
+    assert.deepEqual(got.map((m) => [m?.data, m?.type]), [['a', 7], ['b', 7], ['d', 8]]);
+    assert.equal(rx.tryReceive(), undefined);
+  } finally {
+    await tx.close();
+    await rx.close();
+  }
+});
+
 test('roles: an SPSC ring admits one live sender and one live receiver; a handle opened for one role refuses the other', async () => {
   const name = uniqueName('ring-roles');
   const rx = ShmRing.create<string>(name, { codec: 'json', role: 'receiver' });

@@ -173,6 +173,8 @@ const NONE: unique symbol = Symbol('none');
 const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
 const READY_WAIT_MS = 2000;
 const RECEIVE_KEYS = ['type', 'timeout', 'signal'] as const;
+const TRY_SEND_KEYS = ['type', 'priority'] as const;
+const SEND_KEYS = ['type', 'priority', 'timeout', 'signal'] as const;
 /** Liveness checks while waiting: senders that may have died, receivers that may hold slots. */
 const IDLE_SLICE_MS = 1000;
 const BLOCKED_SLICE_MS = 100;
@@ -530,6 +532,9 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
 
   // --- sending ------------------------------------------------------------
 
+  /** The last options object trySend checked, and its (valid) type and priority. */
+  #trySendParsed: { options: object; type: number; priority: number } | undefined;
+
   #sendOptions(options: unknown, keys: readonly string[]): { type: number; priority: number; opts: Partial<SendOptions> } {
     const opts = validateOptions<SendOptions>(options, 'options', keys);
     const type = opts.type === undefined ? 1 : validateInteger(opts.type, 'options.type', 1, 2 ** 31 - 1);
@@ -594,7 +599,18 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   trySend(message: T, options?: Omit<SendOptions, 'timeout' | 'signal'>): boolean {
     let type = 1;
     let priority = 0;
-    if (options !== undefined) ({ type, priority } = this.#sendOptions(options, ['type', 'priority']));
+    if (options !== undefined) {
+      // A sender that passes the same options object every time (RPC) has it checked once.
+      const c = this.#trySendParsed;
+      const o = options as SendOptions;
+      if (c !== undefined && c.options === options && o.type === c.type && o.priority === c.priority) {
+        type = c.type;
+        priority = c.priority;
+      } else {
+        ({ type, priority } = this.#sendOptions(options, TRY_SEND_KEYS));
+        this.#trySendParsed = { options, type, priority };
+      }
+    }
     this.#checkSend();
     return this.#write(this.#encode(message), type, priority);
   }
@@ -610,7 +626,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     let priority = 0;
     let drive: DriveOptions | undefined;
     if (options !== undefined) {
-      const o = this.#sendOptions(options, ['type', 'priority', 'timeout', 'signal']);
+      const o = this.#sendOptions(options, SEND_KEYS);
       type = o.type;
       priority = o.priority;
       drive = this.#driveOptions(o.opts.timeout, o.opts.signal, `room in ${this.#label}`);
@@ -747,7 +763,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (this.#closed) throw new ClosedError(`${this.#label} is closed`);
     if (this.#reservation < 0) throw invalidState(`${this.#label} has no reservation to commit`);
     const length = opts.length === undefined ? this.#reservedLength : validateInteger(opts.length, 'options.length', 0, this.#reservedLength);
-    const { type, priority } = this.#sendOptions({ type: opts.type, priority: opts.priority }, ['type', 'priority']);
+    const { type, priority } = this.#sendOptions({ type: opts.type, priority: opts.priority }, TRY_SEND_KEYS);
     this.#reservation = -1;
     this.#engine.commit(length, type, priority);
     this.#sent(length);
