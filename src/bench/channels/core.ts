@@ -204,17 +204,7 @@ export function sizing(quick: boolean, size: number): Sizing {
   // 2000 was still about twice what it settles at); larger ones, whose round
   // trips take 100 µs and more, as many as they measure.
   const warmup = quick ? rtts : size < 4096 ? Math.max(rtts, 10_000) : rtts;
-  return { warmup, roundTrips: rtts, count, onewayWarmup: onewayWarmup(quick, size, count) };
-}
-
-/**
- * Unmeasured one-way messages before the measured ones. Below 4 KiB as many
- * as measured: after a quarter as many, ShmRing's 250,000 ran at 3.6-3.7 M
- * messages/s, after as many at 4.0-4.1 M (child_process IPC at about 190 k
- * either way). Larger messages, whose runs are short in count, a quarter.
- */
-function onewayWarmup(quick: boolean, size: number, count: number): number {
-  return Math.max(4, quick || size >= 4096 ? Math.floor(count / 4) : count);
+  return { warmup, roundTrips: rtts, count, onewayWarmup: Math.max(4, Math.floor(count / 4)) };
 }
 
 export const sizeName = (s: number): string => (s >= 1 << 20 && s % (1 << 20) === 0 ? `${s >> 20} MiB` : s >= 1024 && s % 1024 === 0 ? `${s >> 10} KiB` : `${s} B`);
@@ -489,7 +479,7 @@ export async function runChannelBenchmark(options: ChannelBenchOptions, hooks: C
           mkdirSync(dir);
           scope.names.push(name);
           const count = Math.min(n.count, r.maxCount ?? Infinity);
-          const spec: TrialSpec = { mechanism: r.id, size, ...n, count, onewayWarmup: Math.min(n.onewayWarmup, onewayWarmup(options.quick, size, count)), name, dir };
+          const spec: TrialSpec = { mechanism: r.id, size, ...n, count, onewayWarmup: Math.min(n.onewayWarmup, Math.max(4, Math.floor(count / 4))), name, dir };
           if (size === parkedSize) spec.parked = parked;
           const cArgs = [r.id.slice(2), String(size), String(n.warmup), String(n.roundTrips), String(spec.count), String(spec.onewayWarmup)];
           if (spec.parked) cArgs.push(String(parked.warmup), String(parked.roundTrips), String(parked.gapUs), String(parked.jitter));
