@@ -42,9 +42,10 @@ export class TaskQueue<T> {
     return item;
   }
 
-  /** Puts `items` back at the front, in their order. */
-  unshift(...items: T[]): void {
-    this.unshiftAll(items);
+  /** Puts `item` back at the front. */
+  unshift(item: T): void {
+    if (this.#head > 0) this.#items[--this.#head] = item;
+    else this.#items.unshift(item);
   }
 
   /** Puts `items` back at the front, in their order (any number of them). */
