@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { native } from '../binding/native.js';
 import { AbortError } from '../errors.js';
+import type { WaitSignal } from './wait.js';
 
 const waiters = new Map<number, (woken: boolean) => void>();
 /** -1: not opened yet; -2: unavailable here. */
@@ -56,7 +57,7 @@ export function bellToken(): number {
  * Waits until `token` is rung (true), `ms` pass (false; -1 waits forever) or
  * `signal` aborts (rejects with AbortError). @internal
  */
-export function waitBell(token: number, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+export function waitBell(token: number, ms: number, signal: WaitSignal | undefined): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const done = (): void => {

@@ -7,11 +7,11 @@
  * @internal
  */
 import { ClosedError } from '../errors.js';
-import { driveAsync, type DriveOptions, type WaitLoop } from './wait.js';
+import { driveAsync, WaitCancel, type DriveOptions, type WaitLoop } from './wait.js';
 
 interface Entry {
   loop: Generator<unknown, unknown, boolean>;
-  controller: AbortController;
+  controller: WaitCancel;
   /** The inner loop returned on its own: its result is real. */
   finished: boolean;
   closed: boolean;
@@ -29,7 +29,7 @@ export class PendingWaits {
 
   /** Runs `loop` like {@link driveAsync}, ended by {@link PendingWaits.closeAll}. */
   async drive<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts: DriveOptions): Promise<R> {
-    const controller = new AbortController();
+    const controller = new WaitCancel();
     const entry: Entry = { loop: undefined as never, controller, finished: false, closed: false };
     const wrapped = tracked(loop, entry);
     entry.loop = wrapped;
@@ -39,7 +39,7 @@ export class PendingWaits {
     else user?.addEventListener('abort', forward, { once: true });
     this.#entries.add(entry);
     try {
-      const r = await driveAsync(buffer, wrapped, { ...opts, signal: controller.signal });
+      const r = await driveAsync(buffer, wrapped, { ...opts, signal: controller });
       if (entry.closed) throw new ClosedError(`${opts.what} was closed while waiting`);
       return r;
     } catch (err) {

@@ -35,7 +35,45 @@ native.futexSetCallback((ids: number[]) => {
 
 const kIndefinite = -1;
 
-function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signal: AbortSignal | undefined): boolean | Promise<boolean> {
+/**
+ * What a wait uses of an AbortSignal. Internal callers may pass a cheaper
+ * stand-in ({@link WaitCancel}): on a parked path, making an AbortController
+ * per wait cost more than the rest of the wake-up. @internal
+ */
+export interface WaitSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** A one-shot abort flag with listeners, shaped like the part of AbortSignal that waits use. @internal */
+export class WaitCancel implements WaitSignal {
+  aborted = false;
+  reason: unknown = undefined;
+  #listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const i = this.#listeners.indexOf(listener);
+    if (i >= 0) this.#listeners.splice(i, 1);
+  }
+
+  /** Sets the flag and calls each listener once (later calls do nothing). */
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const fn of listeners) fn();
+  }
+}
+
+function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signal: WaitSignal | undefined): boolean | Promise<boolean> {
   if (req.bell !== undefined) return waitBell(req.bell, ms, signal);
   const id = nextId++;
   if (nextId > Number.MAX_SAFE_INTEGER) nextId = 1;
@@ -70,7 +108,7 @@ function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signa
 /** @internal */
 export interface DriveOptions {
   timeout: number;
-  signal?: AbortSignal | undefined;
+  signal?: WaitSignal | undefined;
   /** What is waited for, for error messages: "mutex 'jobs'". */
   what: string;
   /** Absolute deadline (performance.now() ms) when a caller spreads one timeout over several waits. */

@@ -256,3 +256,33 @@ for (const mode of ['spsc', 'mpmc'] as const) {
     }
   });
 }
+
+test('a parked receive ends with ABORT_ERR on abort and ERR_MULTIPROC_CLOSED on close; the message after an abort is not lost', { timeout: 30000 }, async () => {
+  const name = uniqueName('ring-parked-end');
+  const rx = ShmRing.create<string>(name, { capacity: 1 << 16, codec: 'json', role: 'receiver' });
+  const tx = ShmRing.open<string>(name, { codec: 'json', role: 'sender' });
+  try {
+    // 50 ms is far past the polling budget: the receive is parked on the doorbell.
+    const ac = new AbortController();
+    const aborted = handled(rx.receive({ signal: ac.signal }));
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort(new Error('stop'));
+    await assert.rejects(aborted, code('ABORT_ERR'));
+    await tx.send('after');
+    assert.equal(await rx.receive({ timeout: 20000 }), 'after');
+
+    const pending = handled(rx.receive());
+    await new Promise((r) => setTimeout(r, 50));
+    await rx.close();
+    await assert.rejects(pending, code('ERR_MULTIPROC_CLOSED'));
+  } finally {
+    await tx.close();
+    await rx.close();
+  }
+});
+
+/** Marks a promise handled, so that it may reject before the assertion awaits it. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}

@@ -636,7 +636,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (this.#write(payload, type, priority)) return;
     // Others may encode while this send waits.
     if (this.#codec.encodeTransient !== undefined) payload = payload.slice();
-    drive ??= this.#driveOptions(undefined, undefined, `room in ${this.#label}`);
+    drive ??= this.#roomDrive ??= this.#driveOptions(undefined, undefined, `room in ${this.#label}`);
     for (;;) {
       await this.#awaitRoom(payload.length, drive);
       this.#checkSend();
@@ -658,6 +658,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       this.#checkSend();
     }
   }
+
+  // The options of waits without a timeout or signal: nothing in them depends on the call.
+  #dataDrive: DriveOptions | undefined;
+  #roomDrive: DriveOptions | undefined;
 
   #driveOptions(timeout: unknown, signal: unknown, what: string): DriveOptions {
     const t = validateTimeout(timeout);
@@ -1132,7 +1136,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    */
   async #awaitData(drive: DriveOptions | undefined): Promise<void> {
     if (await this.#poll(this.#ready, this.#receivePoll, drive)) return;
-    drive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
+    drive ??= this.#dataDrive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
     await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
   }
 
