@@ -25,8 +25,9 @@
  * was lost.
  */
 import { setMaxListeners } from 'node:events';
-import { createInbox, headers as makeHeaders, nuid, type Msg, type Subscription } from '@nats-io/transport-node';
-import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamInfo } from '@nats-io/jetstream';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, StreamInfo } from '@nats-io/jetstream';
+import { loadJetStream, natsClient } from '../nats/lib.js';
 import { BaseChannel, selectFrame, validateMaxMessageSize, waitFor, waitInQueue, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
 import type { Channel, ChannelStats, ChannelTraits } from '../channel/channel.js';
 import { resolveCodec, type Codec } from '../channel/codec.js';
@@ -230,11 +231,11 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
    * (the client's own js.publish makes a request with a timer per message,
    * several times slower).
    */
-  readonly #ackPrefix = createInbox();
+  readonly #ackPrefix = natsClient().createInbox();
   #ackSub: Subscription | undefined;
   #acks = new Map<number, { resolve: () => void; reject: (e: Error) => void; at: number }>();
   #nextId = 0;
-  readonly #idPrefix = nuid.next();
+  readonly #idPrefix = natsClient().nuid.next();
   #ackSweep: NodeJS.Timeout | undefined;
   #roomWaiters = new Set<() => void>();
   #keepAlive: NodeJS.Timeout | undefined;
@@ -346,6 +347,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     const { nats, owned } = await connectionFor(opts as { connection?: unknown } & Record<string, unknown>);
     try {
       const maxMessageSize = natsMessageLimit(nats, requested);
+      const { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } = await loadJetStream();
       const jsm = await jetstreamManager(nats.connection, { timeout: JS_API_TIMEOUT }).catch((err: unknown) => {
         throw wrap(err, `JetStream is not available on ${nats.servers.join(', ')} (start nats-server with -js)`);
       });
@@ -517,7 +519,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
    * (Nats-Msg-Id) lets the stream drop a resend of a message it already has.
    */
   #publish(frame: Frame, msgId: string): Promise<void> {
-    const h = makeHeaders();
+    const h = natsClient().headers();
     h.set('Nats-Msg-Id', msgId);
     if (frame.priority !== 0) h.set(PRIORITY_HEADER, String(frame.priority));
     const payload = this.#copy ? new Uint8Array(frame.payload) : frame.payload;
@@ -798,7 +800,7 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
   }
 
   async #deadLetter(h: Held, error: string, deliveries: number): Promise<void> {
-    const hd = makeHeaders();
+    const hd = natsClient().headers();
     hd.set(TYPE_HEADER, String(h.frame.type));
     hd.set(PRIORITY_HEADER, String(h.frame.priority));
     hd.set(DEAD_ERROR, error.replace(/[\r\n]+/g, ' ').slice(0, 1000));

@@ -13,9 +13,10 @@
  *   round trip completes, so the same bound caps buffering during reconnect:
  *   senders wait (or `trySend` says false) instead of growing the heap.
  */
-import { connect as natsConnect, type ConnectionOptions, type NatsConnection, type MsgHdrs, type TlsOptions } from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection, MsgHdrs, TlsOptions } from '@nats-io/transport-node';
 import { AbortError, AuthError, ClosedError, NatsUnavailableError, TimeoutError, typeError, validateBoolean, validateInteger, validateOptions, validateSignal, validateString, validateTimeout } from '../errors.js';
 import { waitFor, type Wait } from '../channel/base-channel.js';
+import { loadNatsClient } from './lib.js';
 
 /** Reconnect policy of a {@link Nats} connection. */
 export interface NatsReconnectOptions {
@@ -193,6 +194,7 @@ export class Nats {
 
     const deadline = timeout === Infinity ? Infinity : performance.now() + timeout;
     let attempt = 0;
+    const { connect: natsConnect } = await loadNatsClient();
     for (;;) {
       try {
         const nc = await natsConnect(co);

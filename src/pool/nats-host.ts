@@ -7,7 +7,8 @@
  * published, so a host that dies before leaves it to be redelivered to
  * another host after `ackWait`).
  */
-import { nuid, type Subscription } from '@nats-io/transport-node';
+import type { Subscription } from '@nats-io/transport-node';
+import { natsClient } from '../nats/lib.js';
 import { structured } from '../channel/codec.js';
 import { ClosedError, MessageTooLargeError, typeError, validateOptions } from '../errors.js';
 import type { JetStreamQueue, QueueConsumer } from '../mqueue/jetstream.js';
@@ -48,7 +49,7 @@ const ENVELOPE = 512;
  */
 export class PoolHost {
   /** This host's id in heartbeats and answers. */
-  readonly id = nuid.next();
+  readonly id = natsClient().nuid.next();
   /** The local pool that runs the tasks. */
   readonly pool: Pool;
   readonly #cfg: NatsPoolConfig;

@@ -17,7 +17,8 @@
  * - a cancelled task is named on `.cancel`; the host running (or, durable,
  *   later fetching) it stops it.
  */
-import { createInbox, type Msg, type Subscription } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { natsClient } from '../nats/lib.js';
 import { hostname } from 'node:os';
 import { structured } from '../channel/codec.js';
 import {
@@ -260,7 +261,7 @@ export class NatsPool extends PoolBase {
       this.#nats = nats;
       try {
         const nc = nats.connection;
-        this.#inbox = createInbox();
+        this.#inbox = natsClient().createInbox();
         this.#subs.push(nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => void (err === null && this.#onAnswer(msg)) }));
         this.#subs.push(nc.subscribe(`${this.#prefix}.hb`, { callback: (err, msg) => void (err === null && this.#onBeat(msg)) }));
         if (this.#cfg.durable) this.#queue = await durableQueue(this.#cfg, nats, 1);

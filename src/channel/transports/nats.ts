@@ -16,7 +16,8 @@
  * client that falls too far behind (slow consumer). For every message to be
  * kept until someone takes it, use the JetStream queue (src/mqueue/jetstream.ts).
  */
-import { headers as makeHeaders, type Msg, type MsgHdrs, type Subscription } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
+import { natsClient } from '../../nats/lib.js';
 import { ClosedError, ProtocolError, typeError, validateOptions, validateString } from '../../errors.js';
 import { CONNECT_KEYS, Nats, connectionFor, type NatsConnectOptions } from '../../nats/connection.js';
 import { InboxChannel, capMaxMessageSize, validateMaxMessageSize, type ChannelOptions, type Wait } from '../base-channel.js';
@@ -220,7 +221,7 @@ export class NatsChannel<T = unknown> extends InboxChannel<T> implements Channel
     const key = `${frame.type}:${frame.priority}`;
     let h = this.#headerCache.get(key);
     if (h === undefined) {
-      h = makeHeaders();
+      h = natsClient().headers();
       if (frame.type !== 1) h.set(TYPE_HEADER, String(frame.type));
       if (frame.priority !== 0) h.set(PRIORITY_HEADER, String(frame.priority));
       if (this.#headerCache.size >= 64) this.#headerCache.clear();
