@@ -170,7 +170,7 @@ export interface ReceiveIntoOptions {
  * A receiver that copies a message's bytes into a buffer of the caller's
  * instead of allocating one per message (Python's `recv_bytes_into`): the
  * stream transports (pipes, FIFOs, Unix and TCP sockets), UDP, FileChannel,
- * NATS and ShmRing. The bytes are the encoded payload, as the `raw` codec
+ * NATS, MessageQueue and ShmRing. The bytes are the encoded payload, as the `raw` codec
  * would return them; there is no type selection.
  */
 export interface BytesReceiver {

@@ -12,8 +12,9 @@
  * fired by the caller's signal or by close/destroy, so backends only ever
  * see one signal.
  */
-import { BaseChannel, validateMaxMessageSize, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
-import type { Channel, ChannelStats, ChannelTraits } from '../channel/channel.js';
+import { BaseChannel, checkWait, makeWait, selectFrame, validateMaxMessageSize, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
+import type { BytesReceiver, Channel, ChannelStats, ChannelTraits, ReceiveIntoOptions } from '../channel/channel.js';
+import { intoArgs, tooSmall } from '../channel/into.js';
 import { resolveCodec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
 import { native } from '../binding/native.js';
@@ -24,6 +25,8 @@ import {
   validateInteger,
   validateOneOf,
   validateOptions,
+  validateSignal,
+  validateTimeout,
 } from '../errors.js';
 import type { CreationMode } from '../shm/shared-memory.js';
 import { normalizeQueueName, type Backend, type MessageQueueBackend, type MessageQueueStat } from './backend.js';
@@ -125,8 +128,13 @@ function pollIntervalOf(value: unknown, kind: MessageQueueBackend): number {
  * await q.close();                             // removes the queue
  * ```
  */
-export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel<T> {
+export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel<T>, BytesReceiver {
   readonly #backend: Backend;
+  /**
+   * A message a receiveInto took from the queue but could not fit: this
+   * handle's, first in line (the kernel queues cannot peek or put back).
+   */
+  #held: Frame | undefined;
   /** Waiting operations, each aborted by close/destroy through its controller. */
   readonly #waiting = new Map<AbortController, Promise<unknown>>();
   #closeError: Error | undefined;
@@ -327,15 +335,64 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
   /** @internal */
   protected _tryReceive(selector: TypeSelector): Frame | undefined {
     if (this.#closeError !== undefined) throw this.#closeError;
-    return this.#backend.tryReceive(selector);
+    return this.#takeHeld(selector) ?? this.#backend.tryReceive(selector);
   }
 
   /** @internal */
   protected async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
     if (this.#closeError !== undefined) throw this.#closeError;
-    const f = this.#backend.tryReceive(selector);
+    const f = this.#takeHeld(selector) ?? this.#backend.tryReceive(selector);
     if (f !== undefined) return f;
     return this.#waitingOp(wait, (w) => this.#backend.receive(selector, w));
+  }
+
+  /** The held message, if `selector` chooses it (then it is no longer held). */
+  #takeHeld(selector: TypeSelector): Frame | undefined {
+    const held = this.#held;
+    if (held === undefined || selectFrame([held], selector) < 0) return undefined;
+    this.#held = undefined;
+    return held;
+  }
+
+  /**
+   * Copies the next message's bytes (the encoded payload, as the `raw` codec
+   * gives them; no type selection: the order of `receive()`) into `target`
+   * from `offset` (default 0) and returns how many there were, or
+   * `undefined` when none is here. No buffer per message on the caller's side.
+   * Errors: as {@link MessageQueue.tryReceive}; `ERR_MULTIPROC_MESSAGE_TOO_LARGE`
+   * when the message does not fit: it stays this handle's, first in line for
+   * its next receive of any kind (the error's `size` is its length);
+   * `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` (`offset`).
+   */
+  tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
+    const { into, at } = intoArgs(target, offset);
+    this._checkReceiving();
+    const frame = this._tryReceive(0);
+    return frame === undefined ? undefined : this.#copyInto(frame, into, at);
+  }
+
+  /**
+   * Like {@link MessageQueue.tryReceiveInto}, waiting for a message.
+   * Errors: also as {@link MessageQueue.receive} (`ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`).
+   */
+  async receiveInto(target: ArrayBufferView, options?: ReceiveIntoOptions): Promise<number> {
+    const opts = validateOptions<ReceiveIntoOptions>(options, 'options', ['offset', 'timeout', 'signal']);
+    const { into, at } = intoArgs(target, opts.offset);
+    const wait = makeWait(validateTimeout(opts.timeout), validateSignal(opts.signal), `a message on ${this.label}`);
+    this._checkReceiving();
+    checkWait(wait);
+    return this.#copyInto(await this._receive(0, wait), into, at);
+  }
+
+  #copyInto(frame: Frame, into: Uint8Array, at: number): number {
+    const p = frame.payload;
+    if (p.length > into.length - at) {
+      this.#held = frame;
+      throw tooSmall(this.label, p.length, into.length - at, at);
+    }
+    into.set(p, at);
+    this._countReceived(p.length);
+    return p.length;
   }
 
   /** Runs `op` with a signal that the caller's signal and close/destroy both fire. */

@@ -109,4 +109,25 @@ for (const backend of backends) {
       await q.close();
     }
   });
+
+  test(`${backend}: a message too large for receiveInto stays this handle's, first for the next receive that selects it`, async () => {
+    const name = uniqueName(`into${backend}`);
+    const q = MessageQueue.create<Uint8Array>(name, { backend, codec: 'raw' });
+    try {
+      const big = Uint8Array.from({ length: 100 }, (_, i) => i);
+      await q.send(big, { type: 2, ...T });
+      await q.send(Uint8Array.of(7, 8, 9), { type: 3, ...T });
+      const small = new Uint8Array(10);
+      await assert.rejects(q.receiveInto(small, T), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' && e.size === 100);
+      assert.throws(() => q.tryReceiveInto(small, 5), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' && e.size === 100);
+      assert.deepEqual(Uint8Array.from(await q.receive({ type: 3, ...T })), Uint8Array.of(7, 8, 9), 'a type the held message is not of comes from the queue');
+      const target = new Uint8Array(120);
+      assert.equal(q.tryReceiveInto(target, 20), 100);
+      assert.deepEqual(target.subarray(20), big);
+      assert.equal(q.tryReceiveInto(target), undefined);
+      assert.equal(q.stats().messagesReceived, 2);
+    } finally {
+      await q.close();
+    }
+  });
 }
