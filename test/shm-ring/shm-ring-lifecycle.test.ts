@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { SharedMemory, ShmRing } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
-import { Child } from '../helpers/child.js';
+import { Child, runChild } from '../helpers/child.js';
 
 leakGuard();
 
@@ -286,3 +286,34 @@ function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
 }
+
+test('both ends of a duplex keep one hidden class after sending and receiving (no deoptimization when one end first sends)', async () => {
+  // The totals and stamps start as doubles: a first stamp that turned a
+  // small-integer field into a double would give every handle a new hidden
+  // class and throw away the code optimized for the old one.
+  const r = await runChild(`
+    import v8 from 'node:v8';
+    import { ShmRing } from 'multiproc';
+    v8.setFlagsFromString('--allow-natives-syntax');
+    const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)');
+    const name = process.argv[1];
+    const a = ShmRing.createDuplex(name, { codec: 'raw' });
+    const b = ShmRing.openDuplex(name, { codec: 'raw' });
+    // Not used until the end: a handle whose hidden class changed no longer matches it.
+    const witness = ShmRing.createDuplex(name + '-w', { codec: 'raw' });
+    const ends = [a.sender, a.receiver, b.sender, b.receiver];
+    const fresh = ends.every((e) => sameMap(e, witness.sender));
+    for (let i = 0; i < 100; i++) {
+      b.trySend(new Uint8Array(10));
+      a.tryReceive();
+    }
+    a.trySend(new Uint8Array(10));
+    b.tryReceive();
+    console.log(JSON.stringify({ fresh, after: ends.map((e) => sameMap(e, witness.sender)) }));
+    await b.close();
+    await a.close();
+    await witness.close();
+  `, { args: [uniqueName('ring-map')] });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim()), { fresh: true, after: [true, true, true, true] });
+});

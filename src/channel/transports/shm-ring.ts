@@ -198,6 +198,24 @@ interface PollState {
   hot: boolean;
 }
 
+/**
+ * The first value stored in number fields that will hold fractions or
+ * outgrow small integers (budgets, totals, stamps): V8 then keeps them as
+ * doubles from the start. A field that starts as a small integer and later
+ * gets a double changes representation: every object of that shape (every
+ * ShmRing, both ends of a duplex) gets a new hidden class, and the code
+ * optimized for the old one is thrown away. That happened when one end of a
+ * duplex stamped its first send after a long run of receives: the next burst
+ * ran unoptimized while the hot functions compiled again.
+ */
+const DOUBLE_FIELD = 0.5;
+
+function pollState(): PollState {
+  const st: PollState = { budget: DOUBLE_FIELD, misses: 0, hot: true };
+  st.budget = POLL_MAX_MS;
+  return st;
+}
+
 /** options.spinUs in ms. */
 function spinOption(value: unknown): number {
   return value === undefined ? 0 : validateInteger(value, 'options.spinUs', 0, 1000) / 1000;
@@ -292,22 +310,27 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   #receiveSpin = 0.02;
   #sendSpin = 0.02;
   /** Async waits' spin budget in ms (options.spinUs); 0: none. */
-  #asyncSpin = 0;
+  #asyncSpin = DOUBLE_FIELD;
   readonly #ready = (): boolean => this.#engine.ready() || this.#closed;
   // The last message taken, for receiveMessage without an allocation in receive.
   #type = 0;
   #priority = 0;
   #size = 0;
-  #messagesSent = 0;
-  #messagesReceived = 0;
-  #bytesSent = 0;
-  #bytesReceived = 0;
-  #lastSendMs = 0;
-  #lastReceiveMs = 0;
+  // Totals and stamps outgrow small integers: doubles from the start (DOUBLE_FIELD), set to 0 below.
+  #messagesSent = DOUBLE_FIELD;
+  #messagesReceived = DOUBLE_FIELD;
+  #bytesSent = DOUBLE_FIELD;
+  #bytesReceived = DOUBLE_FIELD;
+  #lastSendMs = DOUBLE_FIELD;
+  #lastReceiveMs = DOUBLE_FIELD;
 
   private constructor(name: string, shm: SharedMemory, g: Geometry, maxMessageSize: number, codec: Codec<T>, role: ShmRingRole | undefined) {
+    this.#messagesSent = this.#messagesReceived = this.#bytesSent = this.#bytesReceived = 0;
+    this.#lastSendMs = this.#lastReceiveMs = this.#asyncSpin = 0;
     this.#name = name;
     this.#label = `shm-ring '${name}'`;
+    this.#dataDrive = { timeout: Infinity, what: `a message on ${this.#label}`, deadline: Infinity };
+    this.#roomDrive = { timeout: Infinity, what: `room in ${this.#label}`, deadline: Infinity };
     this.#shm = shm;
     this.#geometry = g;
     this.#buffer = shm.buffer;
@@ -636,7 +659,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (this.#write(payload, type, priority)) return;
     // Others may encode while this send waits.
     if (this.#codec.encodeTransient !== undefined) payload = payload.slice();
-    drive ??= this.#roomDrive ??= this.#driveOptions(undefined, undefined, `room in ${this.#label}`);
+    drive ??= this.#roomDrive;
     for (;;) {
       await this.#awaitRoom(payload.length, drive);
       this.#checkSend();
@@ -660,8 +683,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   }
 
   // The options of waits without a timeout or signal: nothing in them depends on the call.
-  #dataDrive: DriveOptions | undefined;
-  #roomDrive: DriveOptions | undefined;
+  readonly #dataDrive: DriveOptions;
+  readonly #roomDrive: DriveOptions;
 
   #driveOptions(timeout: unknown, signal: unknown, what: string): DriveOptions {
     const t = validateTimeout(timeout);
@@ -1066,8 +1089,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     void RESOLVED.then(turn);
   }
 
-  readonly #receivePoll: PollState = { budget: POLL_MAX_MS, misses: 0, hot: true };
-  readonly #sendPoll: PollState = { budget: POLL_MAX_MS, misses: 0, hot: true };
+  readonly #receivePoll = pollState();
+  readonly #sendPoll = pollState();
 
   /**
    * Looks at the ring once per event-loop turn (setImmediate) until `ready`
@@ -1136,7 +1159,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    */
   async #awaitData(drive: DriveOptions | undefined): Promise<void> {
     if (await this.#poll(this.#ready, this.#receivePoll, drive)) return;
-    drive ??= this.#dataDrive ??= this.#driveOptions(undefined, undefined, `a message on ${this.#label}`);
+    drive ??= this.#dataDrive;
     await this.#waits.drive(this.#buffer, this.#dataLoop(false), drive);
   }
 
