@@ -11,7 +11,7 @@ import type { ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveO
 import { raw, type Codec } from './codec.js';
 import type { Frame } from './framing.js';
 import { onAbort } from '../abort.js';
-import { stampNow } from './stamp.js';
+import { DOUBLE_FIELD, stampNow } from './stamp.js';
 import { intoArgs, tooSmall } from './into.js';
 
 /** Default `maxMessageSize`: 64 MiB. */
@@ -170,6 +170,14 @@ export function selectFrame(frames: readonly Frame[], selector: TypeSelector): n
 }
 
 /** @internal */
+/** A channel's totals and stamps, as doubles from the start (see DOUBLE_FIELD). */
+function newCounters(): { messagesSent: number; messagesReceived: number; bytesSent: number; bytesReceived: number; lastSendMs: number; lastReceiveMs: number } {
+  // Date.now() numbers for the stamps: a Date per message costs an allocation on the hot path.
+  const c = { messagesSent: DOUBLE_FIELD, messagesReceived: DOUBLE_FIELD, bytesSent: DOUBLE_FIELD, bytesReceived: DOUBLE_FIELD, lastSendMs: DOUBLE_FIELD, lastReceiveMs: DOUBLE_FIELD };
+  c.messagesSent = c.messagesReceived = c.bytesSent = c.bytesReceived = c.lastSendMs = c.lastReceiveMs = 0;
+  return c;
+}
+
 export abstract class BaseChannel<T> {
   readonly traits: ChannelTraits;
   readonly maxMessageSize: number;
@@ -181,15 +189,7 @@ export abstract class BaseChannel<T> {
   #closed = false;
   /** The raw codec and payloads this channel owns: hand them out without the codec's copy. */
   #rawViews = false;
-  /** @internal */ protected readonly counters = {
-    messagesSent: 0,
-    messagesReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    // Date.now() numbers: a Date per message costs an allocation on the hot path.
-    lastSendMs: 0,
-    lastReceiveMs: 0,
-  };
+  /** @internal */ protected readonly counters = newCounters();
 
   /** @internal */
   protected constructor(init: BaseChannelInit<T>) {

@@ -26,3 +26,15 @@ export function stampNow(): number {
   }
   return now;
 }
+
+/**
+ * The first value to store in number fields that will hold stamps, fractions
+ * or totals beyond small integers: V8 then keeps them as doubles from the
+ * start. A field that starts as a small integer and later gets a double
+ * changes representation: every object of that shape gets a new hidden
+ * class, and the code optimized for the old one is thrown away. With ShmRing
+ * that happened when one end of a duplex stamped its first send after a long
+ * run of receives: the next burst ran unoptimized while its hot functions
+ * compiled again. Store the real initial value right after. @internal
+ */
+export const DOUBLE_FIELD = 0.5;

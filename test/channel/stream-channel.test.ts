@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { conformance } from '../conformance/contract.js';
 import { leakGuard } from '../helpers/leak-guard.js';
-import { socketPair, streamChannel as channel } from '../helpers/socket-pair.js';
+import v8 from 'node:v8';
+import { channelPair, socketPair, streamChannel as channel } from '../helpers/socket-pair.js';
 
 leakGuard();
 
@@ -70,4 +71,25 @@ test('a writer cut off mid-frame: whole messages first, then a protocol error, n
   await assert.rejects(b.receive({ timeout: 5000 }), (e: any) => e.code === 'ERR_MULTIPROC_PROTOCOL' && /middle of a message/.test(e.message));
   a.destroy();
   b.destroy();
+});
+
+test('stats counters keep one hidden class after the first send and receive (no deoptimization of the channel code)', async () => {
+  // A stamp that turned a small-integer counter into a double would give the
+  // counters of every channel a new hidden class (see DOUBLE_FIELD).
+  v8.setFlagsFromString('--allow-natives-syntax');
+  const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+  const counters = (ch: object): object => (ch as unknown as { counters: object }).counters;
+  const witness = await channelPair();
+  const p = await channelPair({ codec: 'json' });
+  try {
+    assert.ok(sameMap(counters(p.a), counters(witness.a)));
+    await p.a.send({ n: 1 });
+    assert.deepEqual(await p.b.receive({ timeout: 20000 }), { n: 1 });
+    for (const ch of [p.a, p.b]) assert.ok(sameMap(counters(ch), counters(witness.a)), 'a counters object changed hidden class');
+    assert.equal(p.a.stats().messagesSent, 1);
+    assert.ok(p.b.stats().lastReceiveTime instanceof Date);
+  } finally {
+    p.cleanup();
+    witness.cleanup();
+  }
 });

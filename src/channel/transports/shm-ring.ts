@@ -49,6 +49,7 @@ import { PendingWaits } from '../../sync/pending-waits.js';
 import { driveSync, type DriveOptions, type WaitLoop } from '../../sync/wait.js';
 import { RingEngine } from '../../ring/engine.js';
 import { intoArgs, tooSmall } from '../into.js';
+import { DOUBLE_FIELD } from '../stamp.js';
 import {
   ABANDONED,
   FLAG_PRIORITY_USED,
@@ -197,18 +198,6 @@ interface PollState {
   misses: number;
   hot: boolean;
 }
-
-/**
- * The first value stored in number fields that will hold fractions or
- * outgrow small integers (budgets, totals, stamps): V8 then keeps them as
- * doubles from the start. A field that starts as a small integer and later
- * gets a double changes representation: every object of that shape (every
- * ShmRing, both ends of a duplex) gets a new hidden class, and the code
- * optimized for the old one is thrown away. That happened when one end of a
- * duplex stamped its first send after a long run of receives: the next burst
- * ran unoptimized while the hot functions compiled again.
- */
-const DOUBLE_FIELD = 0.5;
 
 function pollState(): PollState {
   const st: PollState = { budget: DOUBLE_FIELD, misses: 0, hot: true };
