@@ -109,6 +109,32 @@ test('trySend options: checked on every call, also when the same object is passe
   }
 });
 
+test('trySend checks an options object it saw last time only for a changed type or priority (without a priority too)', async () => {
+  const name = uniqueName('ring-send-reuse');
+  const rx = ShmRing.create<string>(name, { capacity: 4096, codec: 'json', role: 'receiver' });
+  const tx = ShmRing.open<string>(name, { codec: 'json', role: 'sender' });
+  try {
+    // Checking the keys of the options lists them: count that.
+    let listed = 0;
+    const options = new Proxy({ type: 3 } as { type: number }, {
+      ownKeys: (target) => {
+        listed++;
+        return Reflect.ownKeys(target);
+      },
+    });
+    for (let i = 0; i < 5; i++) assert.equal(tx.trySend(`m${i}`, options), true);
+    assert.equal(listed, 1, 'the same options object, unchanged, was checked again');
+    options.type = 4;
+    assert.equal(tx.trySend('changed', options), true);
+    assert.equal(listed, 2);
+    const got = Array.from({ length: 6 }, () => rx.tryReceiveMessage()?.type);
+    assert.deepEqual(got, [3, 3, 3, 3, 3, 4]);
+  } finally {
+    await tx.close();
+    await rx.close();
+  }
+});
+
 test('roles: an SPSC ring admits one live sender and one live receiver; a handle opened for one role refuses the other', async () => {
   const name = uniqueName('ring-roles');
   const rx = ShmRing.create<string>(name, { codec: 'json', role: 'receiver' });

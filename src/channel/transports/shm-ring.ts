@@ -544,8 +544,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
 
   // --- sending ------------------------------------------------------------
 
-  /** The last options object trySend checked, and its (valid) type and priority. */
-  #trySendParsed: { options: object; type: number; priority: number } | undefined;
+  /** The last options object trySend checked: its type and priority as given, and as parsed. */
+  #trySendParsed: { options: object; givenType: unknown; givenPriority: unknown; type: number; priority: number } | undefined;
 
   #sendOptions(options: unknown, keys: readonly string[]): { type: number; priority: number; opts: Partial<SendOptions> } {
     const opts = validateOptions<SendOptions>(options, 'options', keys);
@@ -615,12 +615,13 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       // A sender that passes the same options object every time (RPC) has it checked once.
       const c = this.#trySendParsed;
       const o = options as SendOptions;
-      if (c !== undefined && c.options === options && o.type === c.type && o.priority === c.priority) {
+      // Compared as given: an absent priority (undefined) parses to 0.
+      if (c !== undefined && c.options === options && o.type === c.givenType && o.priority === c.givenPriority) {
         type = c.type;
         priority = c.priority;
       } else {
         ({ type, priority } = this.#sendOptions(options, TRY_SEND_KEYS));
-        this.#trySendParsed = { options, type, priority };
+        this.#trySendParsed = { options, givenType: o.type, givenPriority: o.priority, type, priority };
       }
     }
     this.#checkSend();
