@@ -176,7 +176,15 @@ export class RpcServer {
   readonly #sendOptions: { type: number };
   readonly #types: MessageTypes;
   readonly #closeChannel: boolean;
+  /** Calls waiting for an async method's result (or for room to send a reply). */
   readonly #calls = new Map<number, CallState>();
+  /**
+   * The call whose method is running now, synchronously. A call enters
+   * #calls only when its method returned a promise: most methods answer at
+   * once, and a Map that goes from empty to one entry and back reallocates
+   * its table each time.
+   */
+  #running: CallState | undefined;
   readonly #stop = new AbortController();
   readonly #loop: Promise<void>;
   #closing: Promise<void> | undefined;
@@ -206,7 +214,7 @@ export class RpcServer {
 
   /** Calls in progress. */
   get pending(): number {
-    return this.#calls.size;
+    return this.#calls.size + (this.#running === undefined ? 0 : 1);
   }
 
   #run(): Promise<void> {
@@ -252,19 +260,23 @@ export class RpcServer {
       this.#respondError(state, new NoSuchMethodError(`rpc: the exposed object has no method '${describeMethod(method)}' that may be called remotely`, method));
       return;
     }
-    this.#calls.set(id, state);
     const outer = current;
     current = state;
+    this.#running = state;
     let result: unknown;
     try {
       result = fn.apply(this.#api, args);
     } catch (err) {
       current = outer;
+      this.#running = undefined;
       this.#respondError(state, err);
       return;
     }
     current = outer;
+    this.#running = undefined;
     if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as PromiseLike<unknown>).then === 'function') {
+      // destroy() during the method cancelled it already: nothing to wait for.
+      if (!state.cancelled) this.#calls.set(id, state);
       Promise.resolve(result).then(
         (value) => this.#respondValue(state, value),
         (err) => this.#respondError(state, err),
@@ -307,7 +319,7 @@ export class RpcServer {
   }
 
   #done(state: CallState): void {
-    if (this.#calls.get(state.id) === state) this.#calls.delete(state.id);
+    if (this.#calls.size !== 0 && this.#calls.get(state.id) === state) this.#calls.delete(state.id);
     if (this.#calls.size === 0 && this.#drained !== undefined) this.#drained();
   }
 
@@ -343,7 +355,7 @@ export class RpcServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
-      if (this.#calls.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+      if (this.#calls.size > 0 || this.#running !== undefined) await new Promise<void>((resolve) => (this.#drained = resolve));
       this.#stopReceiving();
       await this.#loop;
       if (this.#closeChannel) await closeEnds(this.#ends).catch(() => {});
@@ -364,6 +376,7 @@ export class RpcServer {
     this.#stopReceiving();
     const reason = err ?? new ClosedError('rpc: the server was destroyed');
     const calls = [...this.#calls.values()];
+    if (this.#running !== undefined) calls.push(this.#running);
     this.#calls.clear();
     for (const state of calls) {
       CallState.cancel(state, reason);

@@ -239,3 +239,45 @@ test('a graceful server.close() waiting for a call ends when the channel ends', 
     cleanup();
   }
 });
+
+test('from inside a synchronous method: server.pending counts it, destroy() answers it with ERR_MULTIPROC_CLOSED and aborts its signal, close() lets it answer', async () => {
+  let server!: import('../../src/index.js').RpcServer;
+  let seenPending = -1;
+  let signal: AbortSignal | undefined;
+  const p = await rpcPair({
+    count(): number {
+      seenPending = server.pending;
+      return 7;
+    },
+    selfDestroy(): number {
+      signal = callContext().signal;
+      server.destroy();
+      return 1;
+    },
+  });
+  server = p.server;
+  try {
+    assert.equal(await p.remote.count(), 7);
+    assert.equal(seenPending, 1);
+    assert.equal(server.pending, 0);
+    await assert.rejects(p.remote.selfDestroy(), (e: any) => e instanceof ClosedError && e.code === 'ERR_MULTIPROC_CLOSED');
+    assert.equal(signal?.aborted, true);
+  } finally {
+    p.cleanup();
+  }
+
+  const q = await rpcPair({
+    selfClose(): number {
+      void server.close();
+      return 2;
+    },
+  });
+  server = q.server;
+  try {
+    assert.equal(await q.remote.selfClose(), 2);
+    await server.finished;
+    assert.equal(server.closed, true);
+  } finally {
+    q.cleanup();
+  }
+});
