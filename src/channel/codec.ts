@@ -83,7 +83,7 @@ export const structured: Codec<unknown> = {
   },
   decode(bytes: Uint8Array): unknown {
     const first = bytes.length > 0 ? bytes[0] : -1;
-    if (first === FAST_FORMAT) return decodeFast(bytes);
+    if (first === FAST_FORMAT) return decodeFast(bytes, 0, bytes.length);
     if (first !== 0xff) {
       throw new IpcError(codes.DECODE, `structured codec: not a structured message (${bytes.length === 0 ? 'no bytes' : `first byte 0x${first.toString(16)}`})`);
     }
@@ -96,6 +96,14 @@ export const structured: Codec<unknown> = {
     }
   },
 };
+
+/**
+ * The structured codec's decode of bytes `[start, stop)` of `bytes`, without
+ * a view of them when they are in the fast format (ShmRing decodes in place). @internal
+ */
+export function decodeStructuredRange(bytes: Uint8Array, start: number, stop: number): unknown {
+  return stop > start && bytes[start] === FAST_FORMAT ? decodeFast(bytes, start, stop) : structured.decode(bytes.subarray(start, stop));
+}
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 

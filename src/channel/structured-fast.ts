@@ -65,6 +65,9 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 const out = new Uint8Array(MAX_SIZE);
+/** Views of `out` by length, for transient encodes of small messages: no object per message. */
+const VIEWS = 1024;
+const views: (Uint8Array | undefined)[] = [];
 const outView = new DataView(out.buffer);
 let pos = 0;
 const seen: unknown[] = [];
@@ -114,7 +117,7 @@ export function encodeFast(value: unknown, transient = false): Uint8Array | unde
   try {
     if (!writeValue(value, 0)) return undefined;
     const n = pos;
-    if (transient) return out.subarray(0, n);
+    if (transient) return n < VIEWS ? (views[n] ??= out.subarray(0, n)) : out.subarray(0, n);
     // A Buffer, like v8.serialize returns: small ones come from Node's pool,
     // cheaper than an ArrayBuffer of their own.
     const r = Buffer.allocUnsafe(n);
@@ -301,11 +304,11 @@ function malformed(what: string): IpcError {
   return new IpcError(codes.DECODE, `structured codec: malformed message (${what})`);
 }
 
-/** Decodes a fast-format message (`bytes[0] === FAST_FORMAT`). Never keeps a view of `bytes`. */
-export function decodeFast(bytes: Uint8Array): unknown {
+/** Decodes a fast-format message, bytes `[start, stop)` of `bytes` (`bytes[start] === FAST_FORMAT`). Never keeps a view of `bytes`. */
+export function decodeFast(bytes: Uint8Array, start = 0, stop = bytes.length): unknown {
   src = bytes;
-  at = 1;
-  end = bytes.length;
+  at = start + 1;
+  end = stop;
   try {
     const v = readValue(0);
     if (at !== end) throw malformed(`${end - at} bytes after the value`);

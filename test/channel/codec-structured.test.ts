@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { IpcError, ShmRing, codecs } from '../../src/index.js';
+import { decodeStructuredRange } from '../../src/channel/codec.js';
 import { FAST_FORMAT, vouchForArrays } from '../../src/channel/structured-fast.js';
 import { samples } from './fixtures/codec-values.js';
 import { uniqueName } from '../helpers/names.js';
@@ -314,4 +315,27 @@ test('between processes over a shared-memory ring: fast and v8-format messages, 
   } finally {
     await ring.close();
   }
+});
+
+test('decoding a range of a larger buffer in place gives what decoding a copy of it gives (fast and v8 formats); two transient encodes of one length share a view', () => {
+  for (const { name, value } of samples()) {
+    const bytes = codecs.structured.encode(value);
+    const big = new Uint8Array(bytes.length + 20).fill(0xee);
+    big.set(bytes, 7);
+    assert.deepEqual(decodeStructuredRange(big, 7, 7 + bytes.length), codecs.structured.decode(bytes), name);
+  }
+  const v8bytes = serialize(new Map([[1, 'a']]));
+  const big = new Uint8Array(v8bytes.length + 4);
+  big.set(v8bytes, 2);
+  assert.deepEqual(decodeStructuredRange(big, 2, 2 + v8bytes.length), new Map([[1, 'a']]));
+  // Cut short inside the larger buffer: the bytes after the range must not be read.
+  const whole = codecs.structured.encode(['abc', 12345, [1, 2]]);
+  const padded = new Uint8Array(whole.length + 8);
+  padded.set(whole, 0);
+  assert.throws(() => decodeStructuredRange(padded, 0, whole.length - 2), (e: unknown) => e instanceof IpcError && e.code === 'ERR_MULTIPROC_DECODE');
+  const t = codecs.structured.encodeTransient!;
+  const a = t([1, 'x']);
+  const b = t([2, 'y']);
+  assert.equal(a, b, 'a transient encode of the same length made a new view');
+  assert.deepEqual(codecs.structured.decode(b.slice()), [2, 'y']);
 });

@@ -89,7 +89,7 @@ import { SpscEngine } from '../../ring/spsc.js';
 import { selectFrame, validateMaxMessageSize } from '../base-channel.js';
 import type { ChannelOptions } from '../base-channel.js';
 import type { BytesReceiver, Channel, ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveOptions, SendOptions } from '../channel.js';
-import { codecs, resolveCodec, type Codec, type CodecOption } from '../codec.js';
+import { codecs, decodeStructuredRange, resolveCodec, type Codec, type CodecOption } from '../codec.js';
 import type { Frame } from '../framing.js';
 import { copyInto, copyOf } from '../../shm/copy.js';
 import { stampNow } from '../stamp.js';
@@ -334,8 +334,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (codec === (codecs.raw as unknown as Codec<T>)) {
       const spsc = this.#engine instanceof SpscEngine ? this.#engine : undefined;
       this.#decodeView = spsc === undefined ? (o, n) => copyOut(u8, i32, o, n) as unknown as T : (o, n) => (spsc.copyPayload(n) ?? copyOut(u8, i32, o, n)) as unknown as T;
-    } else if (codec === (codecs.json as unknown as Codec<T>) || codec === (codecs.structured as unknown as Codec<T>)) {
-      // These never keep a view of their input.
+    } else if (codec === (codecs.structured as unknown as Codec<T>)) {
+      // Never keeps a view of its input; the fast format decodes in place.
+      this.#decodeView = (o, n) => decodeStructuredRange(u8, o, o + n) as T;
+    } else if (codec === (codecs.json as unknown as Codec<T>)) {
+      // Never keeps a view of its input.
       this.#decodeView = (o, n) => codec.decode(u8.subarray(o, o + n));
     } else {
       // Others may return views into their input (msgpack does for binary data): give them a copy.
