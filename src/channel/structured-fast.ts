@@ -356,8 +356,32 @@ function readValue(depth: number): unknown {
       if (depth >= MAX_DEPTH) throw malformed('nested too deep');
       if (at >= end) throw malformed('cut off');
       const n = src[at++];
+      // Small arrays as literals, of their exact size: an array grown by push
+      // from empty gets room for 17 elements (RPC's messages have 2 to 4).
+      const d = depth + 1;
+      switch (n) {
+        case 0:
+          return [];
+        case 1:
+          return [readValue(d)];
+        case 2: {
+          const v0 = readValue(d);
+          return [v0, readValue(d)];
+        }
+        case 3: {
+          const v0 = readValue(d);
+          const v1 = readValue(d);
+          return [v0, v1, readValue(d)];
+        }
+        case 4: {
+          const v0 = readValue(d);
+          const v1 = readValue(d);
+          const v2 = readValue(d);
+          return [v0, v1, v2, readValue(d)];
+        }
+      }
       const a: unknown[] = [];
-      for (let i = 0; i < n; i++) a.push(readValue(depth + 1));
+      for (let i = 0; i < n; i++) a.push(readValue(d));
       return a;
     }
     case OBJECT: {
