@@ -307,9 +307,14 @@ export class RpcServer {
       this.#failed(state, err, fallback);
       return;
     }
-    // The callbacks are made only when the reply has to wait in the outbox.
-    if (sent) this.#done(state);
-    else this.#outbox.enqueue(message, this.#sendOptions, (err) => this.#failed(state, err, fallback), () => this.#done(state));
+    // The callbacks are made only when the reply has to wait in the outbox;
+    // then the call is in progress until it went out (close() waits for it).
+    if (sent) {
+      this.#done(state);
+      return;
+    }
+    if (!this.#calls.has(state.id)) this.#calls.set(state.id, state);
+    this.#outbox.enqueue(message, this.#sendOptions, (err) => this.#failed(state, err, fallback), () => this.#done(state));
   }
 
   #failed(state: CallState, err: unknown, fallback: Fallback): void {

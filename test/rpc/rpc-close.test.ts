@@ -2,7 +2,8 @@
 // (graceful and forceful), closeChannel, idempotence, dispose.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClosedError, callContext, connect, expose, rpcClient, type CallContext } from '../../src/index.js';
+import { ClosedError, ShmRing, callContext, connect, expose, rpcClient, type CallContext } from '../../src/index.js';
+import { uniqueName } from '../helpers/names.js';
 import { channelPair } from '../helpers/socket-pair.js';
 import { aborted, deferred, rpcPair, until } from '../helpers/rpc-pair.js';
 import { leakGuard } from '../helpers/leak-guard.js';
@@ -279,5 +280,46 @@ test('from inside a synchronous method: server.pending counts it, destroy() answ
     assert.equal(server.closed, true);
   } finally {
     q.cleanup();
+  }
+});
+
+test('server.close() waits for a reply that is still waiting for room in the channel, even with closeChannel', async () => {
+  const name = uniqueName('rpc-queued-reply');
+  // A ring of 4 KiB holds one reply of 3000 characters at a time.
+  const a = ShmRing.createDuplex<unknown>(name, { capacity: 4096, codec: 'json' });
+  const b = ShmRing.openDuplex<unknown>(name, { codec: 'json' });
+  let closing: Promise<void> | undefined;
+  let pendingWhenClosed = -1;
+  let calls = 0;
+  const server = expose(
+    {
+      big(): string {
+        // The server takes both calls in one turn: the second reply finds no
+        // room and waits in the outbox. Close right after it was queued.
+        if (++calls === 2) {
+          queueMicrotask(() => {
+            pendingWhenClosed = server.pending;
+            closing = server.close();
+          });
+        }
+        return 'x'.repeat(3000);
+      },
+    },
+    b,
+    { closeChannel: true },
+  );
+  const remote = connect<{ big(): string }>(a);
+  try {
+    const [r1, r2] = await Promise.all([remote.big(), remote.big()]);
+    assert.equal(r1.length, 3000);
+    assert.equal(r2.length, 3000);
+    assert.ok(closing !== undefined, 'the server did not take both calls');
+    assert.equal(pendingWhenClosed, 1, 'a call whose reply waits for room is still in progress');
+    await closing;
+    assert.equal(server.closed, true);
+  } finally {
+    await rpcClient(remote).close();
+    await a.close();
+    await b.close();
   }
 });
