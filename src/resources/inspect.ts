@@ -12,6 +12,7 @@ import { H_MAGIC, MAGIC as SHMQ_MAGIC, ShmStore } from '../mqueue/shm-store.js';
 import { posixStat } from '../mqueue/posix.js';
 import { sysvStat } from '../mqueue/sysv.js';
 import { isAlive, listRecords, objectExists, recordedQueueStat, registryDir, registryPath, sweep, type ResourceKind, type ResourceRecord } from './registry.js';
+import { readStatuses } from './status.js';
 
 export type { ResourceKind, ResourceRecord } from './registry.js';
 
@@ -257,7 +258,8 @@ export function statResource(name: string): ResourceStat[] {
 /**
  * Removes objects whose owner is dead and that no live process has open
  * (with `all`, also unowned ones and those of live owners that nobody has
- * open), with their records. Never removes an object a live process holds.
+ * open), with their records, and the status files (`multiproc top`) of
+ * processes that are gone. Never removes an object a live process holds.
  *
  * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE` (unknown option).
  */
@@ -266,6 +268,8 @@ export function cleanResources(options?: CleanOptions): CleanResult {
   const all = o.all === undefined ? false : validateBoolean(o.all, 'options.all');
   const dryRun = o.dryRun === undefined ? false : validateBoolean(o.dryRun, 'options.dryRun');
   const r = sweep({ all, dryRun });
+  // The status files of supervisors and pools whose process is gone (a reader would remove them too).
+  if (!dryRun) readStatuses();
   return {
     removed: r.removed.map((e) => ({ kind: displayKind(e.record), object: e.record.kind, name: e.record.name, ownerPid: e.record.pid, existed: e.existed })),
     kept: r.kept,

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Child } from '../helpers/child.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { uniqueName } from '../helpers/names.js';
 import { tempDir } from '../helpers/temp-files.js';
-import { processStart } from '../../src/resources/registry.js';
+import { processStart, registryPath } from '../../src/resources/registry.js';
+import { cleanResources } from '../../src/resources/inspect.js';
 import type { ResourceInfo, ResourceStat } from '../../src/index.js';
 import { recordPath } from './helpers.js';
 
@@ -140,4 +142,27 @@ test('a reused pid is not the owner: the start time decides', async () => {
   assert.match(c.stdout, /removed 1 object;/);
   assert.ok(!existsSync(`/dev/shm/${name}`));
   assert.ok(!existsSync(file));
+});
+
+test('clean also removes the status files of supervisors and pools whose process is gone, and keeps a live one', async () => {
+  const dir = registryPath();
+  assert.ok(dir !== null);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // A pid that is gone: a child that has exited.
+  const dead = new Child('process.exit(0)');
+  const deadPid = dead.pid;
+  await dead.exited;
+  const stale = join(dir, `status.${deadPid}.pool.1`);
+  const live = join(dir, `status.${process.pid}.pool.${uniqueName('st').replace(/[^0-9a-z]/gi, '')}`);
+  const file = (pid: number): string => JSON.stringify({ kind: 'pool', name: 'test', pid, start: processStart(pid) ?? 0, updated: Date.now(), data: {} });
+  writeFileSync(stale, file(deadPid), { mode: 0o600 });
+  writeFileSync(live, file(process.pid), { mode: 0o600 });
+  try {
+    cleanResources();
+    assert.equal(existsSync(stale), false, "the dead process's status file is still there");
+    assert.equal(existsSync(live), true, "a live process's status file was removed");
+  } finally {
+    rmSync(stale, { force: true });
+    rmSync(live, { force: true });
+  }
 });
