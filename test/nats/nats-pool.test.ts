@@ -51,6 +51,8 @@ async function stopHosts(hosts: Child[]): Promise<void> {
   // trackers) once its workers, which die with it, have let go.
   for (const h of hosts.filter((x) => x.process.signalCode === 'SIGKILL')) {
     const left = (): string[] => readdirSync('/dev/shm').filter((n) => n.includes(`mpool-${h.process.pid}-`));
+    // Once in any case: its pool's status file goes too.
+    cleanResources();
     for (const end = Date.now() + 20_000; left().length > 0 && Date.now() < end; ) {
       cleanResources();
       await new Promise((r) => setTimeout(r, 100));
