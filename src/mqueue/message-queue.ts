@@ -426,13 +426,31 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
     const running = this.#abortWaiting(new ClosedError(`${this.label} is closed`));
     // Let aborted operations unwind before the handle's resources go.
     await Promise.allSettled(running);
+    this.#returnHeld();
     this.#backend.close(true);
   }
 
   /** @internal */
   protected _destroy(err: Error | undefined): void {
     this.#abortWaiting(err ?? new ClosedError(`${this.label} was destroyed`));
+    this.#returnHeld();
     this.#backend.close(false);
+  }
+
+  /**
+   * A handle that closes while it holds a message (see #held) puts it back in
+   * the queue, behind those of its priority, rather than drop it. Best
+   * effort: a full queue refuses it.
+   */
+  #returnHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    try {
+      this.#backend.trySend(held);
+    } catch {
+      // the queue is gone or refuses it
+    }
   }
 
   #checkOpen(): void {

@@ -130,4 +130,21 @@ for (const backend of backends) {
       await q.close();
     }
   });
+
+  test(`${backend}: a handle that closes while it holds a message too large for receiveInto puts it back in the queue`, async () => {
+    const name = uniqueName(`back${backend}`);
+    const owner = MessageQueue.create<Uint8Array>(name, { backend, codec: 'raw' });
+    try {
+      const big = Uint8Array.from({ length: 100 }, (_, i) => 255 - i);
+      await owner.send(big, { type: 5, ...T });
+      const reader = MessageQueue.open<Uint8Array>(name, { backend, codec: 'raw' });
+      await assert.rejects(reader.receiveInto(new Uint8Array(10), T), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+      await reader.close();
+      const m = await owner.receiveMessage(T);
+      assert.deepEqual(Uint8Array.from(m.data), big);
+      assert.equal(m.type, 5);
+    } finally {
+      await owner.close();
+    }
+  });
 }
