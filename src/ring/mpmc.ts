@@ -274,7 +274,8 @@ export class MpmcEngine extends RingEngine {
     for (let i = k - 1; i >= 0; i--) Atomics.store(i32, seq + idx + i, word(h + i + n, FREE));
     // Wake a sleeping sender only after a quarter of the ring was freed here, or it is empty.
     this.#freed += k;
-    if (i32[W_WAITING] !== 0 && (this.#freed >= n >> 2 || this.empty())) {
+    // An Atomics load: a plain one may pass the stores above on arm64 (see spsc.ts).
+    if (Atomics.load(i32, W_WAITING) !== 0 && (this.#freed >= n >> 2 || this.empty())) {
       this.#freed = 0;
       this.wakeSenders();
     }

@@ -17,11 +17,13 @@
  * when it seems to be out of room or out of records.
  *
  * Atomics calls are not inlined by V8 here (tens of ns each, against a few
- * for a plain access), so the hot path has one per message and side: the
- * sender's tail store. The receiver publishes `head` in batches (every
- * PUBLISH_BYTES, and whenever it finds the ring empty); the flags read right
- * after an Atomics store are plain loads, ordered by that store (a full
- * barrier). A system call costs far more than a message, so a sender that
+ * for a plain access), so the hot path keeps them few: the sender stores its
+ * tail and loads the receivers' waiting flag once per message; the receiver
+ * publishes `head` in batches (every PUBLISH_BYTES, and whenever it finds the
+ * ring empty). A waiting flag read after an index store is an Atomics load
+ * too: on arm64 a plain load may be served before the store (stlr) is
+ * visible, and the side that set the flag would then sleep through the
+ * wake-up it needs. A system call costs far more than a message, so a sender that
  * sleeps for room is woken only once a quarter of the ring is free (or the
  * ring is empty): one wake per many messages instead of one per message.
  *
@@ -228,7 +230,7 @@ export class SpscEngine extends RingEngine {
     this.#unpublished = 0;
     const head = this.#head;
     Atomics.store(i32, C_HEAD, head);
-    if (i32[W_WAITING] !== 0 && (head === this.#tailSeen || ((this.#tailSeen - head) >>> 0) <= this.#wakeBelow)) this.wakeSenders();
+    if (Atomics.load(i32, W_WAITING) !== 0 && (head === this.#tailSeen || ((this.#tailSeen - head) >>> 0) <= this.#wakeBelow)) this.wakeSenders();
   }
 
   release(): void {
