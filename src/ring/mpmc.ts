@@ -177,6 +177,9 @@ export class MpmcEngine extends RingEngine {
       if (pad.is) {
         this.#writeHeader(idx, 0, PAD, 0, pad.slots);
         Atomics.store(this.i32, this.#seq + idx, word(t, COMMITTED));
+        // A parked receiver must take the pad even when the message still
+        // does not fit: taking it frees the slots this sender will wait for.
+        if (Atomics.load(this.i32, R_WAITING) !== 0) this.wakeReceivers();
         continue;
       }
       this.#resPos = t;

@@ -131,6 +131,9 @@ export class SpscEngine extends RingEngine {
       t = (t + room) | 0;
       this.#tail = t;
       Atomics.store(i32, P_TAIL, t);
+      // A parked receiver must take the pad even when the message still does
+      // not fit: taking it frees the space this sender will wait for.
+      if (Atomics.load(i32, R_WAITING) !== 0) this.wakeReceivers();
       off = 0;
     }
     if (!this.#fits(t, span)) return -1;

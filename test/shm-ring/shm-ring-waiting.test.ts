@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ShmRing } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
@@ -153,3 +154,30 @@ test('a send waiting for room keeps its message while other sends encode meanwhi
     await rx.close();
   }
 });
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: a message that must wrap past the end wakes a parked receiver for the pad it leaves`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ring-pad');
+    const tx = ShmRing.create<Uint8Array>(name, { mode, capacity: 4096, codec: 'raw', role: 'sender', ...(mode === 'mpmc' ? { slotSize: 64 } : {}) });
+    const rx = ShmRing.open<Uint8Array>(name, { codec: 'raw', role: 'receiver' });
+    try {
+      const first = rx.receive({ timeout: 20000 });
+      await tx.send(new Uint8Array(2000).fill(1), { timeout: 20000 });
+      assert.equal((await first).length, 2000);
+      const second = rx.receive({ timeout: 20000 });
+      // The receiver polls for at most a millisecond, then parks.
+      await delay(100);
+      // 3000 bytes fit neither before the end nor, until the pad there is
+      // taken, at the start: the sender publishes a pad and waits for room.
+      // Unless the pad wakes the parked receiver, both sleep until its wait
+      // slice (1 s) ends, and this send times out.
+      await tx.send(new Uint8Array(3000).fill(2), { timeout: 600 });
+      const m = await second;
+      assert.equal(m.length, 3000);
+      assert.equal(m[0], 2);
+    } finally {
+      await rx.close();
+      await tx.close();
+    }
+  });
+}
