@@ -181,6 +181,9 @@ void Shard::Run() {
             break;
           }
         }
+        // The wait it was for was cancelled meanwhile: the wake may be the
+        // one a mutex's unlock gives a single waiter, so pass it on.
+        if (!any) FutexWake(reinterpret_cast<uint32_t*>(hit.uaddr), 1);
       } else if (r < 0 && err != EINTR) {
         // EAGAIN: some word no longer holds its value (or the list changed);
         // anything else (EFAULT) is handled the same way: re-check them all.

@@ -319,7 +319,10 @@ void GiveUpJs(const FunctionCallbackInfo<Value>& args) {
   if (Word(Handoff(ref.ptr))->compare_exchange_strong(tid, 0)) {
     FutexWake(Handoff(ref.ptr), INT_MAX);
   }
-  if (Word(ref.ptr)->load() & kWaiters) FutexWake(ref.ptr, 1);
+  // Unconditionally: the unlock whose wake this waiter took cleared WAITERS
+  // with the owner, so the word no longer says that others sleep. A waiter
+  // woken for nothing tries the lock and sets WAITERS again before it sleeps.
+  FutexWake(ref.ptr, 1);
 }
 
 // mutexHeldIn(buffer) -> number of mutexes this thread holds inside buffer

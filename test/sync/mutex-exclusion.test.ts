@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { SharedMemory, Mutex, DeadlockError, NotOwnerError, TimeoutError, BusyError } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
-import { Child } from '../helpers/child.js';
+import { Child, libraryUrl } from '../helpers/child.js';
 
 leakGuard();
 
@@ -189,4 +189,67 @@ test('bad arguments are refused with Node-style codes', async () => {
   assert.throws(() => m.acquireSync({ signal: AbortSignal.abort() } as any), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
   assert.throws(() => Mutex.create('bad/name'), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
   assert.throws(() => Mutex.open(uniqueName('missing')), (e: any) => e.code === 'ENOENT');
+});
+
+test('a wake-up that an async waiter took before it gave up is passed on to a waiter in another process', { timeout: 60000 }, async () => {
+  const name = uniqueName('pass-on');
+  using m = Mutex.create(name);
+  // The holder is another thread, so that this thread's wait goes through the kernel.
+  const holder = new Worker(
+    `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.url).then(({ Mutex }) => {
+      const m = Mutex.open(workerData.name);
+      const g = m.tryAcquire();
+      parentPort.postMessage('held');
+      parentPort.once('message', () => { g.release(); m.close(); parentPort.postMessage('released'); });
+    });
+    `,
+    { eval: true, workerData: { name, url: libraryUrl } },
+  );
+  try {
+    await once(holder, 'message');
+    // First in the kernel's queue: this process's async waiter.
+    const ac = new AbortController();
+    const mine = m.acquire({ signal: ac.signal, timeout: 30000 }).then(
+      (g) => (g.release(), 'acquired'),
+      (e: { code?: string }) => e.code,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    // Second: a blocking waiter in another process.
+    const child = new Child(`
+      import { Mutex } from 'multiproc';
+      const m = Mutex.open(process.argv[1]);
+      console.log('waiting');
+      const t0 = performance.now();
+      try {
+        // At its deadline a waiter tries once more and may find the lock free:
+        // the time tells whether it was woken.
+        const g = m.acquireSync({ timeout: 20000 });
+        console.log('acquired after', Math.round(performance.now() - t0), 'ms');
+        g.release();
+      } catch (e) {
+        console.log('failed', e.code);
+      }
+      m.close();
+    `, { args: [name] });
+    await child.waitFor('waiting');
+    await new Promise((r) => setTimeout(r, 200));
+    // The unlock wakes one waiter: ours, whose callback cannot run before the
+    // abort below, in this same synchronous stretch. Unless the abort passes
+    // that wake on, the child sleeps with the lock free until its timeout.
+    holder.postMessage('release');
+    const until = Date.now() + 10000;
+    while (m.locked && Date.now() < until);
+    const settle = Date.now() + 50;
+    while (Date.now() < settle);
+    ac.abort();
+    assert.equal(await mine, 'ABORT_ERR');
+    const r = await child.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const waited = Number(/acquired after (\d+) ms/.exec(r.stdout)?.[1]);
+    assert.ok(waited < 10000, `the child slept through the release: ${r.stdout}`);
+  } finally {
+    await holder.terminate();
+  }
 });
