@@ -297,9 +297,11 @@ export class SpscEngine extends RingEngine {
 
   queued(): { messages: number; bytes: number } {
     const i32 = this.i32;
+    // The totals are counted after the tail and head move, so a receiver's
+    // count may be ahead of the sender's for a moment: never below zero.
     return {
-      messages: (Atomics.load(i32, P_SENT) - Atomics.load(i32, C_RECEIVED)) >>> 0,
-      bytes: (Atomics.load(i32, P_SENT_BYTES) - Atomics.load(i32, C_RECEIVED_BYTES)) >>> 0,
+      messages: Math.max(0, (Atomics.load(i32, P_SENT) - Atomics.load(i32, C_RECEIVED)) | 0),
+      bytes: Math.max(0, (Atomics.load(i32, P_SENT_BYTES) - Atomics.load(i32, C_RECEIVED_BYTES)) | 0),
     };
   }
 }

@@ -232,6 +232,29 @@ test('stats: queue depth from the ring, pids of the other process, capacity', as
   }
 });
 
+test('stats: a receiver\'s total ahead of the sender\'s for a moment reads as an empty queue, not 2^32 - 1', async () => {
+  const name = uniqueName('ring-race');
+  const tx = ShmRing.create<Uint8Array>(name, { capacity: 8192, codec: 'raw', role: 'sender' });
+  const rx = ShmRing.open<Uint8Array>(name, { codec: 'raw', role: 'receiver' });
+  try {
+    tx.trySend(new Uint8Array(10));
+    assert.equal((await rx.receive()).length, 10);
+    // The sender counts a message after publishing it, so a receiver in
+    // another process can count it first: the moment in between, made here
+    // by putting the sender's totals (words 17 and 18) one message back.
+    using seg = SharedMemory.open(`mp.ring.${name}`);
+    const words = new Int32Array(seg.buffer, 0, 64);
+    Atomics.sub(words, 17, 1);
+    Atomics.sub(words, 18, 10);
+    const s = rx.stats();
+    assert.equal(s.messagesQueued, 0);
+    assert.equal(s.bytesQueued, 0);
+  } finally {
+    await rx.close();
+    await tx.close();
+  }
+});
+
 test('duplex: two rings make a two-way channel between processes', { timeout: 60000 }, async () => {
   const name = uniqueName('ring-duplex');
   const ch = ShmRing.createDuplex<{ n: number }>(name, { codec: 'json', capacity: 8192 });
