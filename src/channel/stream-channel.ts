@@ -150,7 +150,9 @@ export class StreamChannel<T> extends InboxChannel<T> {
     const readInto = this.#readInto;
     if (readInto === undefined || this.#parser.directSpace() === undefined) return undefined;
     const fd = this.#fd();
-    if (fd < 0 || this.stream.isPaused()) return undefined;
+    // Chunks the stream read earlier and still holds (it was paused) come
+    // before anything the descriptor has now.
+    if (fd < 0 || this.stream.isPaused() || this.stream.readableLength > 0) return undefined;
     for (let space = this.#parser.directSpace(); space !== undefined; space = this.#parser.directSpace()) {
       let n: number;
       try {

@@ -3,45 +3,18 @@
 // other connections go on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection, type Socket as NetSocket } from 'node:net';
+import { type Socket as NetSocket } from 'node:net';
 import { once } from 'node:events';
 import { Socket, type SocketEndpoint, type SocketServer } from '../../src/index.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { tempDir } from '../helpers/temp-files.js';
+import { raw, rawHandshake, header } from './raw-peer.js';
 
 leakGuard();
 const dir = tempDir('sockfault');
 
-function raw(server: SocketServer<any>): NetSocket {
-  const a = server.address;
-  return a.path !== undefined ? createConnection(a.path) : createConnection(a.port!, a.address);
-}
-
 function nextRefusal(server: SocketServer<any>): Promise<[Error & { code?: string }, SocketEndpoint]> {
   return once(server, 'handshakeError') as Promise<[Error & { code?: string }, SocketEndpoint]>;
-}
-
-/** Speaks the handshake by hand (no authKey) and returns the socket, ready for frames. */
-async function rawHandshake(server: SocketServer<any>): Promise<NetSocket> {
-  const s = raw(server);
-  await once(s, 'connect');
-  const hello = Buffer.alloc(48);
-  hello.write('MPSK', 0, 'latin1');
-  hello.writeUInt16LE(1, 4);
-  hello.writeUInt32LE(1 << 20, 8);
-  s.write(hello);
-  await once(s, 'readable');
-  assert.equal((s.read(48) as Buffer).subarray(0, 4).toString('latin1'), 'MPSK');
-  return s;
-}
-
-function header(length: number, type = 1): Buffer {
-  const h = Buffer.alloc(16);
-  h.writeUInt32LE(length, 0);
-  h.writeUInt16LE(0x4d50, 4);
-  h.writeUInt16LE(1, 6);
-  h.writeInt32LE(type, 8);
-  return h;
 }
 
 for (const kind of ['unix', 'tcp'] as const) {
