@@ -3,8 +3,10 @@
 // names leave no file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket as NetSocket } from 'node:net';
 import { Socket } from '../../src/index.js';
+import { native } from '../../src/binding/native.js';
 import { Child, runChild } from '../helpers/child.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { tempDir } from '../helpers/temp-files.js';
@@ -95,6 +97,33 @@ test('a live listener is never replaced, and a file that is not a socket is left
   writeFileSync(file, 'precious');
   await assert.rejects(Socket.listen({ path: file }), (e: any) => e.code === 'EADDRINUSE' && /not a socket/.test(e.message));
   assert.equal(readFileSync(file, 'utf8'), 'precious');
+});
+
+test('a listener too busy to answer (its queue full) keeps its file: only a refused connection counts as stale', async () => {
+  const path = dir.file('s');
+  // A listener that accepts nothing, with room for one pending connection.
+  const fd = native.unixListen(path, 0o600, 0);
+  const pending: NetSocket[] = [];
+  try {
+    const ino = lstatSync(path).ino;
+    // Fill its queue: the next connection attempt fails with EAGAIN, not ECONNREFUSED.
+    let code: string | undefined;
+    for (let i = 0; i < 16 && code === undefined; i++) {
+      const c = createConnection(path);
+      pending.push(c);
+      code = await new Promise<string | undefined>((resolve) => {
+        c.once('connect', () => resolve(undefined));
+        c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code));
+      });
+    }
+    assert.equal(code, 'EAGAIN');
+    await assert.rejects(Socket.listen({ path }), (e: any) => e.code === 'EADDRINUSE' && /left alone/.test(e.message));
+    assert.equal(lstatSync(path).ino, ino, 'the listener keeps its file');
+  } finally {
+    for (const c of pending) c.destroy();
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
 });
 
 test('a process that exits without closing its listener removes the file', async () => {

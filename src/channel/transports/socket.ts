@@ -385,14 +385,14 @@ function trackFile(f: OwnedFile): void {
 }
 
 /** Does anything accept connections on `path`? */
-function probe(path: string): Promise<'live' | 'stale' | 'unknown'> {
+function probe(path: string): Promise<string> {
   return new Promise((resolve) => {
     const s = createConnection(path);
     s.once('connect', () => {
       s.destroy();
       resolve('live');
     });
-    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'stale' : 'unknown'));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'stale' : (err.code ?? 'unknown')));
   });
 }
 
@@ -418,6 +418,12 @@ async function bindUnix(target: Extract<Target, { kind: 'unix' }>, mode: number,
       const state = await probe(target.path);
       if (state === 'live') {
         e.message = `EADDRINUSE: unix socket '${target.path}': another process listens on it`;
+        throw e;
+      }
+      // Only a refused connection proves that nothing listens: a listener
+      // whose queue is full answers EAGAIN, and it must keep its path.
+      if (state !== 'stale') {
+        e.message = `EADDRINUSE: unix socket '${target.path}': it could not be told whether something listens on it (a connection attempt failed with ${state}); it was left alone`;
         throw e;
       }
       if (!replaceStale) {
