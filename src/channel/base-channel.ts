@@ -59,7 +59,16 @@ export function validateMaxMessageSize(value: unknown, limit = 2 ** 31 - 1): num
   return validateInteger(value, 'options.maxMessageSize', 1, limit);
 }
 
-/** Throws when `options.signal` is aborted or the deadline has passed. @internal */
+/**
+ * Throws when `options.signal` is aborted: the check before a first attempt.
+ * The deadline counts only once there is something to wait for, so that
+ * `timeout: 0` means "only if it can be done now". @internal
+ */
+export function checkAborted(wait: Wait): void {
+  if (wait.signal?.aborted) throw new AbortError(undefined, { cause: wait.signal.reason });
+}
+
+/** Throws when `options.signal` is aborted or the deadline has passed (between attempts). @internal */
 export function checkWait(wait: Wait): void {
   if (wait.signal?.aborted) throw new AbortError(undefined, { cause: wait.signal.reason });
   if (wait.deadline !== Infinity && performance.now() >= wait.deadline) {
@@ -248,7 +257,7 @@ export abstract class BaseChannel<T> {
     const frame = this.#encode(message, opts.type, opts.priority);
     const timeout = validateTimeout(opts.timeout);
     const wait = makeWait(timeout, validateSignal(opts.signal), `room in ${this.label}`);
-    checkWait(wait);
+    checkAborted(wait);
     await this._send(frame, wait);
     this.#sent(frame);
   }
@@ -296,7 +305,7 @@ export abstract class BaseChannel<T> {
     const timeout = validateTimeout(opts.timeout);
     const wait = makeWait(timeout, validateSignal(opts.signal), `a message on ${this.label}`);
     this._checkReceiving();
-    checkWait(wait);
+    checkAborted(wait);
     const frame = await this._receive(selector, wait);
     const data = this.#decode(frame);
     return { data, type: frame.type, priority: frame.priority, size: frame.payload.length };
@@ -575,7 +584,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     const timeout = validateTimeout(opts.timeout);
     const wait = makeWait(timeout, validateSignal(opts.signal), `a message on ${this.label}`);
     this._checkReceiving();
-    checkWait(wait);
+    checkAborted(wait);
     const ready = this.#takeInto(into, at);
     if (ready !== undefined) return this.#copyInto(ready, into, at);
     this.#nothingHere();

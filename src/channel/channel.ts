@@ -30,7 +30,7 @@ export interface SendOptions {
    * messages waiting for a receiver; equal priorities keep their order.
    */
   priority?: number;
-  /** Milliseconds to wait for room before `ERR_MULTIPROC_TIMEOUT`. */
+  /** Milliseconds to wait for room before `ERR_MULTIPROC_TIMEOUT` (0: send only if there is room now). */
   timeout?: number;
   /** Aborts the wait for room with `ABORT_ERR`. */
   signal?: AbortSignal;
@@ -45,7 +45,7 @@ export interface ReceiveOptions {
    * - `type < 0`: the first message of the lowest type that is `<= -type`.
    */
   type?: number;
-  /** Milliseconds to wait before `ERR_MULTIPROC_TIMEOUT`. */
+  /** Milliseconds to wait before `ERR_MULTIPROC_TIMEOUT` (0: take only a message that is ready now). */
   timeout?: number;
   /** Aborts the wait with `ABORT_ERR`. */
   signal?: AbortSignal;

@@ -251,6 +251,36 @@ export function conformance(f: TransportFactory): void {
       }
     });
 
+    test('timeout: 0 does what can be done now: a ready message is returned, a send with room goes out; else ERR_MULTIPROC_TIMEOUT', async () => {
+      const p = await f.pair({ codec: 'raw' });
+      try {
+        await assert.rejects(p.b.receive({ timeout: 0 }), (e: any) => e.code === 'ERR_MULTIPROC_TIMEOUT');
+        await p.a.send(bytes(10, 1), { timeout: 0 });
+        await p.a.send(bytes(20, 2), T);
+        assert.equal((await p.b.receive(T)).length, 10);
+        // The second message may still be on its way (datagrams, a server between).
+        const ready = async (take: () => Promise<number>): Promise<number> => {
+          for (const until = Date.now() + 20000; ; ) {
+            try {
+              return await take();
+            } catch (e: any) {
+              if (e.code !== 'ERR_MULTIPROC_TIMEOUT' || Date.now() > until) throw e;
+              await new Promise((r) => setTimeout(r, 5));
+            }
+          }
+        };
+        assert.equal(await ready(async () => (await p.b.receiveMessage({ timeout: 0 })).size), 20);
+        const into = p.b as Partial<BytesReceiver>;
+        if (typeof into.receiveInto === 'function') {
+          await p.a.send(bytes(30, 3), T);
+          assert.equal(await ready(() => into.receiveInto!(new Uint8Array(64), { timeout: 0 })), 30);
+        }
+        await assert.rejects(p.b.receive({ timeout: 0, signal: AbortSignal.abort() }), (e: any) => e.code === 'ABORT_ERR');
+      } finally {
+        await p.cleanup();
+      }
+    });
+
     test('backpressure: a full channel makes send wait, never drop', async () => {
       const p = await f.pair({ codec: 'raw' });
       try {
