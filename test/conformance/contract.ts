@@ -205,6 +205,13 @@ export function conformance(f: TransportFactory): void {
         assert.equal(b.tryReceiveInto(target), undefined);
         assert.throws(() => b.tryReceiveInto({} as Uint8Array), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
         assert.equal(b.stats().messagesReceived, sizes.length + 2);
+        // A detached target is refused before a message is taken (an empty one would fit it).
+        await p.a.send(new Uint8Array(0), T);
+        const gone = new Uint8Array(16);
+        structuredClone(gone.buffer, { transfer: [gone.buffer] });
+        assert.throws(() => b.tryReceiveInto(gone), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+        await assert.rejects(b.receiveInto(gone, T), (e: any) => e.code === 'ERR_INVALID_ARG_VALUE');
+        assert.equal(await b.receiveInto(target, T), 0);
       } finally {
         await p.cleanup();
       }
