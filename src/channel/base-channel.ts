@@ -449,12 +449,19 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
           i--;
           continue;
         }
+        this._taken(frame);
         w.resolve(frame);
         return;
       }
     }
     this.#queue(frame);
   }
+
+  /**
+   * A frame was received: taken from the inbox, or handed straight to a
+   * waiting receive, by any of the receive methods. @internal
+   */
+  protected _taken(_frame: Frame): void {}
 
   #queue(frame: Frame): void {
     this.#inbox.push(frame);
@@ -513,6 +520,7 @@ export abstract class InboxChannel<T> extends BaseChannel<T> {
     }
     this.#inboxBytes -= frame.payload.length;
     if (frame.priority !== 0) this.#prioritized--;
+    this._taken(frame);
     return frame;
   }
 

@@ -36,9 +36,11 @@
  * (two slots written alternately, each with a sequence number, the data
  * file's inode and a CRC, so a torn write of the sidecar leaves the other
  * slot valid, and a replaced data file is noticed). A caller can supply its
- * own {@link OffsetStore}. With `commit: 'auto'` the offset is stored when
- * the next receive is called (and on close), so a message whose processing
- * was cut short by a crash is delivered again: at-least-once.
+ * own {@link OffsetStore}. The offset passes a record once it and every
+ * record before it were received, by whichever receive method. With
+ * `commit: 'auto'` the offset is stored when the next receive is called (and
+ * on close), so a message whose processing was cut short by a crash is
+ * delivered again: at-least-once.
  */
 import { closeSync, fstatSync, ftruncateSync, fdatasyncSync, openSync, readSync, writeSync, watch, read as readAsync, constants as fsConstants, type FSWatcher } from 'node:fs';
 import { crc32 } from 'node:zlib';
@@ -53,7 +55,7 @@ import {
   validateOptions,
   validateString,
 } from '../../errors.js';
-import { InboxChannel, checkWait, validateMaxMessageSize, type ChannelOptions, type TypeSelector, type Wait } from '../base-channel.js';
+import { InboxChannel, checkWait, validateMaxMessageSize, type ChannelOptions, type Wait } from '../base-channel.js';
 import type { ChannelStats, ChannelTraits } from '../channel.js';
 import { resolveCodec } from '../codec.js';
 import { FRAME_HEADER, writeHeader, type Frame } from '../framing.js';
@@ -595,37 +597,60 @@ export class FileChannel<T = unknown> extends InboxChannel<T> {
     this._deliver(frame);
   }
 
+  /**
+   * Every receive call passes here once its arguments are checked (receive()
+   * without options first tries _takeReady): asking for the next message
+   * acknowledges the ones received before.
+   * @internal
+   */
+  protected override _checkReceiving(): void {
+    super._checkReceiving();
+    this.#ack();
+  }
+
   /** @internal */
-  protected override async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
-    // Asking for the next message acknowledges the ones received before.
-    // Stored once per event-loop turn: a crash in between only means more
-    // messages delivered again, never one lost.
-    if (!this.#manual && this.#store !== undefined) {
-      this.#acked = this.#committed;
-      if (!this.#saveScheduled && this.#acked !== this.#saved) {
-        this.#saveScheduled = true;
-        setImmediate(() => {
-          this.#saveScheduled = false;
-          if (!this.#isClosed) this.#trySave(this.#acked);
-        });
-      }
+  protected override _takeReady(): Frame | undefined {
+    this.#ack();
+    return super._takeReady();
+  }
+
+  /**
+   * Schedules storing the offset past every message received so far (auto
+   * commit). Stored once per event-loop turn: a crash in between only means
+   * more messages delivered again, never one lost.
+   */
+  #ack(): void {
+    if (this.#manual || this.#store === undefined) return;
+    this.#acked = this.#committed;
+    if (!this.#saveScheduled && this.#acked !== this.#saved) {
+      this.#saveScheduled = true;
+      setImmediate(() => {
+        this.#saveScheduled = false;
+        if (!this.#isClosed) this.#trySave(this.#acked);
+      });
     }
-    const frame = await super._receive(selector, wait);
+  }
+
+  /**
+   * Whichever receive method took it, a received record lets the offset
+   * pass it, and the reader drops its hold on the record (and on the read
+   * chunk the payload is a view of).
+   * @internal
+   */
+  protected override _taken(frame: Frame): void {
     const p = this.#pending.get(frame);
-    if (p !== undefined) {
-      this.#pending.delete(frame);
-      p.taken = true;
-      // The offset can only pass messages that were all received.
-      const order = this.#order;
-      let i = this.#orderHead;
-      while (i < order.length && order[i]!.taken) this.#committed = order[i++]!.end;
-      this.#orderHead = i;
-      if (i > 1024 && i * 2 > order.length) {
-        this.#order = order.slice(i);
-        this.#orderHead = 0;
-      }
+    if (p === undefined) return;
+    this.#pending.delete(frame);
+    p.taken = true;
+    // The offset can only pass messages that were all received.
+    const order = this.#order;
+    let i = this.#orderHead;
+    while (i < order.length && order[i]!.taken) this.#committed = order[i++]!.end;
+    this.#orderHead = i;
+    if (i > 1024 && i * 2 > order.length) {
+      this.#order = order.slice(i);
+      this.#orderHead = 0;
     }
-    return frame;
   }
 
   /** A failed store reaches the receivers: nobody awaits the scheduled save. */
