@@ -2,8 +2,9 @@
 // writer killed in the middle of an append leaves nothing torn behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { FileChannel } from '../../src/index.js';
+import { native } from '../../src/binding/native.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { tempDir } from '../helpers/temp-files.js';
 import { Child, runChild } from '../helpers/child.js';
@@ -97,4 +98,49 @@ test('a partial record left by a dead writer is cut off by the next writer, and 
   assert.equal(statSync(path).size, whole + (w2.offset - whole), 'the partial record is gone');
   await w2.close();
   await rx.close();
+});
+
+const closedCode = (e: { code?: string }) => e.code === 'ERR_MULTIPROC_CLOSED';
+
+test('destroy() with sends queued: they reject with ERR_MULTIPROC_CLOSED and write nothing, not even to a file that took the descriptor number', { timeout: 60000 }, async () => {
+  const path = tmp.file('destroy-queued');
+  const other = tmp.file('other');
+  const w = FileChannel.openWriter<string>(path, { codec: 'json' });
+  await w.send('written');
+  const sent = w.offset;
+  const queued = [w.send('a'), w.send('b'), w.send('c')];
+  w.destroy();
+  // Opened at once, this file gets the lowest free descriptor: the one destroy() just closed.
+  const fd = openSync(other, 'w+');
+  try {
+    for (const p of queued) await assert.rejects(p, closedCode);
+  } finally {
+    closeSync(fd);
+  }
+  assert.equal(statSync(other).size, 0, 'nothing written to the other file');
+  assert.equal(statSync(path).size, sent, 'nothing appended after the send that completed');
+});
+
+test('destroy() while a send waits for the file lock: it rejects with ERR_MULTIPROC_CLOSED and never locks or writes through the closed descriptor', { timeout: 60000 }, async () => {
+  const path = tmp.file('destroy-lock');
+  const other = tmp.file('other');
+  const w = FileChannel.openWriter<string>(path, { codec: 'json' });
+  // Another open file description holding the flock: as another writer process would.
+  const holder = openSync(path, 'r');
+  assert.equal(native.fileLock(holder, false), true);
+  let fd = -1;
+  try {
+    const p = w.send('late');
+    // Let it retry the lock a few times.
+    await new Promise((r) => setTimeout(r, 30));
+    w.destroy();
+    fd = openSync(other, 'w+');
+    await assert.rejects(p, closedCode);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+    native.fileUnlock(holder);
+    closeSync(holder);
+  }
+  assert.equal(statSync(other).size, 0, 'nothing written to the other file');
+  assert.equal(statSync(path).size, 0, 'nothing written to the channel file');
 });

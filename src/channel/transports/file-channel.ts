@@ -448,8 +448,11 @@ export class FileChannel<T = unknown> extends InboxChannel<T> {
     this.#queued++;
     const run = this.#queue.then(async () => {
       try {
-        while (!native.fileLock(this.#fd, false)) {
-          if (this.#isClosed) throw new ClosedError(`${this.label} was closed while a send waited for the file lock`);
+        for (;;) {
+          // destroy() closes the descriptor at once, and its number may
+          // already belong to another file: never lock or write through it then.
+          if (this.#isClosed) throw new ClosedError(`${this.label} was destroyed before this send was written`);
+          if (native.fileLock(this.#fd, false)) break;
           checkWait(wait);
           await new Promise((r) => setTimeout(r, LOCK_RETRY_MS));
         }
