@@ -2,7 +2,7 @@
 // with which code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import { FileChannel } from '../../src/index.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { tempDir } from '../helpers/temp-files.js';
@@ -88,6 +88,16 @@ test('roles and arguments are checked with Node-style codes', async () => {
     w.destroy();
     rx.destroy();
   }
+});
+
+test('a non-boolean fsync is refused before the file (or a sidecar) is created', () => {
+  const path = tmp.file('fsync');
+  for (const fsync of ['yes', 1, null]) {
+    assert.throws(() => FileChannel.openWriter(path, { fsync: fsync as never }), code('ERR_INVALID_ARG_TYPE'));
+    assert.throws(() => FileChannel.openReader(path, { fsync: fsync as never }), code('ERR_INVALID_ARG_TYPE'));
+  }
+  assert.equal(existsSync(path), false);
+  assert.equal(existsSync(`${path}.offset`), false);
 });
 
 test('sendSync, and stats of both ends', async () => {

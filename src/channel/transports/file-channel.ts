@@ -50,6 +50,7 @@ import {
   ProtocolError,
   systemError,
   typeError,
+  validateBoolean,
   validateInteger,
   validateOneOf,
   validateOptions,
@@ -310,7 +311,7 @@ export class FileChannel<T = unknown> extends InboxChannel<T> {
     const opts = validateOptions<FileWriterOptions<T>>(options, 'options', ['codec', 'maxMessageSize', 'mode', 'fsync']);
     const max = validateMaxMessageSize(opts.maxMessageSize, 2 ** 32 - 1 - FRAME_HEADER - TRAILER);
     const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777);
-    const fsync = opts.fsync === undefined ? false : opts.fsync === true;
+    const fsync = opts.fsync === undefined ? false : validateBoolean(opts.fsync, 'options.fsync');
     const codec = resolveCodec<T>(opts.codec, 'structured');
     let fd: number;
     try {
@@ -334,7 +335,7 @@ export class FileChannel<T = unknown> extends InboxChannel<T> {
     const opts = validateOptions<FileReaderOptions<T>>(options, 'options', ['codec', 'maxMessageSize', 'offsetStore', 'from', 'commit', 'pollInterval', 'mode', 'fsync']);
     const max = validateMaxMessageSize(opts.maxMessageSize, 2 ** 32 - 1 - FRAME_HEADER - TRAILER);
     const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777);
-    const fsync = opts.fsync === undefined ? false : opts.fsync === true;
+    const fsync = opts.fsync === undefined ? false : validateBoolean(opts.fsync, 'options.fsync');
     const commit = opts.commit === undefined ? 'auto' : validateOneOf(opts.commit, 'options.commit', ['auto', 'manual'] as const);
     const poll = opts.pollInterval === undefined ? DEFAULT_POLL_MS : validateInteger(opts.pollInterval, 'options.pollInterval', 1, 2 ** 31 - 1);
     let from: 'start' | 'end' | number = 'start';
