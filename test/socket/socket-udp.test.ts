@@ -138,6 +138,70 @@ test('junk datagrams and a half-finished handshake cost nothing; the half-open c
   }
 });
 
+test('a peer that sends beyond the credit it was granted loses its connection (ERR_MULTIPROC_PROTOCOL); the inbox stays bounded', async () => {
+  const server = await Socket.listen({ port: 0, protocol: 'udp', codec: 'raw' });
+  const peer = createSocket('udp4');
+  try {
+    const port = server.address.port!;
+    const accepted = server[Symbol.asyncIterator]().next();
+    peer.bind(0, '127.0.0.1');
+    await once(peer, 'listening');
+    const datagram = (kind: number, type: number, seq: number, offset: number, payload: number): Buffer => {
+      const b = Buffer.alloc(20 + payload);
+      b.writeUInt16LE(0x554d, 0);
+      b[2] = 1;
+      b[3] = kind;
+      b.writeInt32LE(type, 4);
+      b.writeUInt32LE(seq, 12);
+      b.writeUInt32LE(offset, 16);
+      return b;
+    };
+    // The handshake without a key: HELLO (nonce, our limit and window), WELCOME back, then READY.
+    const hello = datagram(10, 0, 0, 0, 44);
+    hello.writeUInt32LE(65487, 20 + 36);
+    hello.writeUInt32LE(1 << 20, 20 + 40);
+    const welcome = once(peer, 'message');
+    peer.send(hello, port, '127.0.0.1');
+    const [w] = (await welcome) as [Buffer];
+    assert.equal(w[3], 11);
+    const granted = w.readUInt32LE(20 + 40);
+    peer.send(datagram(12, 0, 0, 0, 0), port, '127.0.0.1');
+    const conn = (await accepted).value!;
+    // 8 KiB datagrams, never waiting for credit: past the grant plus one
+    // largest datagram (the most a sender told that this end is idle may
+    // exceed it by), the connection ends.
+    const size = 8192;
+    const slack = 2 * 65507 + 1088;
+    let offset = 0;
+    let seq = 0;
+    while (offset <= granted + slack + 8 * (2 * size + 1088)) {
+      peer.send(datagram(1, 1, seq++, offset, size), port, '127.0.0.1');
+      offset += 2 * size + 1088;
+      if (seq % 32 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    let received = 0;
+    await assert.rejects(
+      (async () => {
+        for (;;) {
+          await conn.receive({ timeout: 10000 });
+          received++;
+        }
+      })(),
+      (e: any) => e.code === 'ERR_MULTIPROC_PROTOCOL' && /beyond the credit/.test(e.message),
+    );
+    assert.ok(received * (2 * size + 1088) <= granted + slack, `${received} messages taken in`);
+    // The server goes on.
+    const c = await Socket.connect({ port, protocol: 'udp', codec: 'raw', timeout: 10000 });
+    const next = (await server[Symbol.asyncIterator]().next()).value!;
+    await c.send(new Uint8Array([7]));
+    assert.deepEqual([...(await next.receive({ timeout: 5000 }))], [7]);
+    c.destroy();
+  } finally {
+    peer.close();
+    await server.close();
+  }
+});
+
 test('without retry, connecting where nothing listens fails with ECONNREFUSED', async () => {
   const port = await freeUdpPort();
   await assert.rejects(Socket.connect({ port, protocol: 'udp', timeout: 10000 }), (e: any) => e.code === 'ECONNREFUSED');

@@ -369,6 +369,13 @@ export class UdpChannel<T = unknown> extends InboxChannel<T> implements SocketCo
       return;
     }
     const end = add(offset, cost(size));
+    // A sender stays within the credit granted, plus one datagram when it
+    // was told this end had nothing queued: beyond that it ignores flow
+    // control, and its datagrams would grow this end's inbox without bound.
+    if (diff(end, this.#advertised) > cost(this.maxMessageSize)) {
+      this.#gone(new ProtocolError(`${this.label}: the peer sent beyond the credit it was granted (offset ${end >>> 0}, granted ${this.#advertised >>> 0})`));
+      return;
+    }
     if (diff(end, this.#rcvEnd) > 0) this.#rcvEnd = end;
     const frame: Frame = { payload: msg.subarray(HEADER), type, priority: msg.readInt32LE(8) };
     this._deliver(frame);
