@@ -36,6 +36,13 @@ test('a writer waiting for a reader aborts with ABORT_ERR', async () => {
   setTimeout(() => ac.abort(new Error('stop')), 50);
   await assert.rejects(pending, (e: any) => e.code === 'ABORT_ERR' && e.cause?.message === 'stop');
   await assert.rejects(fifo.writer({ signal: AbortSignal.abort() }), (e: any) => e.code === 'ABORT_ERR');
+  // Also when a reader is there and the open would succeed at once.
+  const reader = fifo.reader();
+  try {
+    await assert.rejects(fifo.writer({ signal: AbortSignal.abort() }), (e: any) => e.code === 'ABORT_ERR');
+  } finally {
+    await reader.close();
+  }
 });
 
 test('a writer waiting for a reader connects when another process opens the FIFO for reading', async () => {

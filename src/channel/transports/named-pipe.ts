@@ -14,7 +14,7 @@ import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlin
 import { native } from '../../binding/native.js';
 import { ClosedError, IncompatibleError, validateBoolean, validateInteger, validateOneOf, validateOptions, validatePath, validateSignal, validateTimeout } from '../../errors.js';
 import type { CreationMode } from '../../shm/shared-memory.js';
-import { makeWait, waitFor } from '../base-channel.js';
+import { checkAborted, makeWait, waitFor } from '../base-channel.js';
 import type { BytesReceiver, ChannelTraits, Receiver, Sender } from '../channel.js';
 import { FRAME_HEADER } from '../framing.js';
 import { checkPipeFd, closeQuietly, fileError, PipeChannel, resolveChannelOptions, type PipeChannelOptions, type ResolvedChannelOptions } from './pipe.js';
@@ -317,6 +317,8 @@ export class NamedPipe {
     this.#checkOpen();
     checkIsFifo(this.#path);
     const wait = makeWait(timeout, signal, `a reader on fifo '${this.#path}'`);
+    // As every wait: an aborted signal fails the call, even when a reader is there.
+    checkAborted(wait);
     let delay = 1;
     let fd: number;
     for (;;) {
