@@ -27,7 +27,7 @@ import {
   validateString,
   validateTimeout,
 } from '../errors.js';
-import { spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
+import { permissionFlags, spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
 import { StatusPublisher } from '../resources/status.js';
@@ -301,7 +301,8 @@ export class Pool extends PoolBase {
    * Creates the pool; workers start when tasks arrive.
    *
    * Errors (thrown): `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE` (unknown
-   * option, empty module, `permissions.addons: false`), `ERR_OUT_OF_RANGE`.
+   * option or permissions field, empty module, `permissions.addons: false`),
+   * `ERR_OUT_OF_RANGE`.
    */
   constructor(options: PoolOptions) {
     super();
@@ -317,11 +318,17 @@ export class Pool extends PoolBase {
     this.#cancelGrace = validateMs(o.cancelGrace, 'options.cancelGrace', DEFAULT_CANCEL_GRACE);
     this.#transport = o.transport === undefined ? 'shm-ring' : validateOneOf(o.transport, 'options.transport', ['shm-ring', 'stream'] as const);
     if (o.permissions !== undefined) {
-      if (o.permissions === null || typeof o.permissions !== 'object') throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.permissions" property must be of type object');
-      if (o.permissions.addons === false) {
+      if (o.permissions === null || typeof o.permissions !== 'object' || Array.isArray(o.permissions)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.permissions" property must be of type object');
+      // Checked as spawn() checks them, on a copy that is then used as is: a misspelt field fails
+      // here rather than in every run(), and a string for `fsRead` must never be spread into
+      // characters ('/' would let the workers read the whole file system).
+      const perm: ProcessPermissions = { ...o.permissions };
+      permissionFlags(perm, undefined);
+      if (perm.addons === false) {
         throw typeError('ERR_INVALID_ARG_VALUE', "The option 'permissions.addons' cannot be false for a Pool: its workers use shared memory through the native addon");
       }
-      this.#permissions = { ...o.permissions, fsRead: [...(o.permissions.fsRead ?? []), ...(m.path !== undefined ? [m.path] : [])] };
+      if (perm.fsRead !== undefined && !Array.isArray(perm.fsRead)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "permissions.fsRead" option must be an array of paths');
+      this.#permissions = { ...perm, fsRead: [...(perm.fsRead ?? []), ...(m.path !== undefined ? [m.path] : [])] };
     }
     if (o.env !== undefined && (o.env === null || typeof o.env !== 'object')) throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.env" property must be of type object');
     this.#env = o.env;

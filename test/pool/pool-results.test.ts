@@ -77,6 +77,15 @@ test('bad arguments throw TypeError / RangeError with codes', async () => {
   assert.throws(() => new Pool({ module: tasks, transport: 'carrier-pigeon' as any }), { code: 'ERR_INVALID_ARG_VALUE' });
   assert.throws(() => new Pool({ module: tasks, sizee: 2 } as any), { code: 'ERR_INVALID_ARG_VALUE' });
   assert.throws(() => new Pool({ module: tasks, permissions: { addons: false } }), { code: 'ERR_INVALID_ARG_VALUE' });
+  // Permissions are checked as spawn() checks them: a string is not a list of paths (its
+  // characters would be, and '/' opens the whole file system), a misspelt field is refused now.
+  assert.throws(() => new Pool({ module: tasks, permissions: { fsRead: '/tmp' as any } }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new Pool({ module: tasks, permissions: { fsRead: 5 as any } }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new Pool({ module: tasks, permissions: { fsRead: [''] } }), { code: 'ERR_INVALID_ARG_VALUE' });
+  assert.throws(() => new Pool({ module: tasks, permissions: { fsWrite: '/tmp' as any } }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new Pool({ module: tasks, permissions: { fsread: ['/tmp'] } as any }), { code: 'ERR_INVALID_ARG_VALUE' });
+  assert.throws(() => new Pool({ module: tasks, permissions: { childProcess: 1 } as any }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new Pool({ module: tasks, permissions: [] as any }), { code: 'ERR_INVALID_ARG_TYPE' });
   const pool = makePool();
   try {
     await assert.rejects(pool.run(42 as any), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
