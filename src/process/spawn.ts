@@ -389,7 +389,8 @@ export class ChildHandle {
   #tail = '';
   #sentKill = false;
   #pingSeq = 0;
-  readonly #pings = new Map<number, () => void>();
+  /** Pings waiting for their pong, by sequence number; those left when the child exits fail then. */
+  readonly #pings = new Map<number, (err?: Error) => void>();
   #closing: Promise<ChildExit> | undefined;
   readonly #controlEnded: Promise<void>;
   #stderrEnded: Promise<void> = Promise.resolve();
@@ -581,9 +582,7 @@ export class ChildHandle {
     const timeout = o.timeout === undefined ? 5000 : validateTimeout(o.timeout);
     const signal = validateSignal(o.signal);
     signal?.throwIfAborted();
-    const gone = (): ProcessExitedError =>
-      new ProcessExitedError(`child '${this.name}' has exited`, this.#exit ?? { code: null, signal: null, reason: 'launch-failed' });
-    if (this.#control === undefined || this.#exiting) throw gone();
+    if (this.#control === undefined || this.#exiting) throw this.#gone();
     const seq = ++this.#pingSeq;
     const start = performance.now();
     return new Promise<number>((resolve, reject) => {
@@ -598,12 +597,15 @@ export class ChildHandle {
       const timer = timeout === Infinity ? undefined : setTimeout(() => done(new TimeoutError(`child '${this.name}' did not answer a ping within ${timeout} ms`, timeout)), timeout);
       timer?.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pings.set(seq, () => done());
-      void this.exited.then(() => {
-        if (this.#pings.has(seq)) done(gone());
-      });
+      // No reaction on `exited` per ping: a heartbeat pings for the child's whole life, and each
+      // would stay until it exits. #finish fails what is still here.
+      this.#pings.set(seq, done);
       this.#control!.sendSystem({ kind: 'ping', seq });
     });
+  }
+
+  #gone(): ProcessExitedError {
+    return new ProcessExitedError(`child '${this.name}' has exited`, this.#exit ?? { code: null, signal: null, reason: 'launch-failed' });
   }
 
   /** Same as `close()`. */
@@ -714,6 +716,7 @@ export class ChildHandle {
       for (const c of this.#own) c.destroy();
     }
     this.#resolveExited(exit);
+    for (const fail of [...this.#pings.values()]) fail(this.#gone());
   }
 }
 
