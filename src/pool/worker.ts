@@ -171,7 +171,15 @@ const api = {
       if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
         const p = Promise.resolve(r)
           .then(
-            (v): Outcome => [0, ...reply(v, resultName, undefined)],
+            (v): Outcome => {
+              // A result that cannot be packed (a getter that throws, /dev/shm full) is this
+              // task's error, as on the synchronous path; thrown from here it would reject `p`.
+              try {
+                return [0, ...reply(v, resultName, undefined)];
+              } catch (err) {
+                return [1, wireError(err)];
+              }
+            },
             (err: unknown): Outcome => [1, wireError(err)],
           )
           .finally(() => finished(id));
@@ -188,7 +196,9 @@ const api = {
     if (pending !== undefined) {
       // One turn of the event loop for async tasks that end at once; the others are fetched later.
       const settled = new Map<number, Outcome>();
-      for (const [i, , p] of pending) void p.then((o) => settled.set(i, o));
+      // Should `p` still reject, the result() call that fetches it carries the rejection; an
+      // unhandled one here would end the worker and every task in flight on it.
+      for (const [i, , p] of pending) void p.then((o) => settled.set(i, o), () => {});
       await new Promise((resolve) => setImmediate(resolve));
       for (const [i, id, p] of pending) {
         const o = settled.get(i);

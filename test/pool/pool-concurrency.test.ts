@@ -141,6 +141,21 @@ test('tasks submitted together share messages, yet each settles on its own', asy
   assert.equal(((await outcome[5]!) as { error: { code?: string } }).error.code, 'ERR_MULTIPROC_CLOSED');
 });
 
+test('a batched async task whose result cannot be sent fails alone; the worker and its other tasks carry on', async () => {
+  await using pool = makePool({ size: 1 });
+  const pid = await within(pool.run('pid'), 30000, 'warm-up');
+  // Plain run() calls in one turn share a message. One unreadable result is ready within the
+  // batch's first turn, the other is fetched later (result()); both throw while being packed.
+  const burst = [pool.run('slowSquare', [3, 300]), pool.run('unreadable', [0]), pool.run('unreadable', [100]), pool.run('slowSquare', [4, 300])];
+  const outcome = burst.map((p) => p.then((value) => ({ value }), (error: any) => ({ code: error?.code, message: error?.message })));
+  assert.deepEqual(await within(outcome[1]!, 30000, 'unreadable at once'), { code: undefined, message: 'unreadable result' });
+  assert.deepEqual(await within(outcome[2]!, 30000, 'unreadable later'), { code: undefined, message: 'unreadable result' });
+  assert.deepEqual(await within(outcome[0]!, 30000, 'slowSquare'), { value: 9 });
+  assert.deepEqual(await within(outcome[3]!, 30000, 'slowSquare'), { value: 16 });
+  assert.equal(await within(pool.run('pid'), 30000, 'pid'), pid, 'the same worker served on');
+  assert.equal(pool.stats().workerExits, 0);
+});
+
 test('a burst of 50,000 run() calls: every task settles with its result', { timeout: 120000 }, async () => {
   await using pool = makePool({ size: 2 });
   const n = 50000;
