@@ -30,6 +30,7 @@ import {
 import { permissionFlags, spawn, type ChildExit, type ChildHandle, type ProcessPermissions } from '../process/spawn.js';
 import { connect, rpcClient, type RpcClient } from '../rpc/connect.js';
 import { deserializeError, type WireError } from '../rpc/remote-error.js';
+import { processStart } from '../resources/registry.js';
 import { StatusPublisher } from '../resources/status.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 import type { LatencySummary } from './histogram.js';
@@ -219,6 +220,13 @@ function batchable(task: Task | undefined): boolean {
 const BROKEN_GRACE = 2000;
 
 const workerEntry = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/** This process as '<pid>:<start>', or '-' without /proc: workers hand result segments over to it. */
+function poolOwner(): string {
+  const start = processStart(process.pid);
+  return start !== undefined ? `${process.pid}:${start}` : '-';
+}
+
 let poolSerial = 0;
 
 function validateMs(value: unknown, what: string, fallback: number): number {
@@ -508,7 +516,7 @@ export class Pool extends PoolBase {
     let handle: ChildHandle;
     try {
       handle = spawn(workerEntry, {
-        args: [this.#moduleUrl, this.#transport, ring !== undefined ? ringName : '-', String(this.#shmThreshold)],
+        args: [this.#moduleUrl, this.#transport, ring !== undefined ? ringName : '-', String(this.#shmThreshold), poolOwner()],
         name: 'pool-worker',
         ...(this.#transport === 'stream' ? { channels: { tasks: 'stream' } } : {}),
         ...(this.#env !== undefined ? { env: this.#env } : {}),

@@ -6,7 +6,7 @@
  * no longer runs, so the pool knows when a cancelled task has really stopped)
  * and `idle` (resolves once no task runs). Several tasks may be in flight.
  *
- * argv: <task module URL> <'shm-ring' | 'stream'> <ring name or '-'> <shm threshold>
+ * argv: <task module URL> <'shm-ring' | 'stream'> <ring name or '-'> <shm threshold> <pool pid:start or '-'>
  *
  * @internal
  */
@@ -20,8 +20,11 @@ import { runWithContext, type TaskContext } from './context.js';
 import { newSegment, pack, unlinkQuietly, unpack, type ShmPack } from './shm-args.js';
 import { SharedMemory } from '../shm/shared-memory.js';
 
-const [moduleUrl, transport, ringName, thresholdArg] = process.argv.slice(2) as [string, string, string, string];
+const [moduleUrl, transport, ringName, thresholdArg, ownerArg] = process.argv.slice(2) as [string, string, string, string, string];
 const threshold = Number(thresholdArg);
+/** The pool's process ('<pid>:<start>'): result segments are handed over to it. */
+const owner = /^(\d+):(\d+)$/.exec(ownerArg ?? '');
+const pool = owner !== null ? { pid: Number(owner[1]), start: Number(owner[2]) } : undefined;
 
 const mod = (await import(moduleUrl)) as Record<string, unknown>;
 
@@ -64,8 +67,11 @@ function reply(value: unknown, resultName: string, signal: AbortSignal | undefin
   if (signal?.aborted) return [undefined, null];
   const out = pack(value, newSegment(resultName), threshold);
   if (out.segment === undefined) return [value, null];
-  // The pool opens the segment, copies the values out and removes the name.
-  out.segment.disown();
+  // The pool opens the segment, copies the values out and removes the name. It owns it from now
+  // on: this worker may exit before the pool reads it, and should the pool die first, the
+  // registry's sweeps (its tracker, `multiproc clean`) remove it as the pool's.
+  if (pool !== undefined) out.segment.handOver(pool);
+  else out.segment.disown();
   out.segment.close();
   return [out.value, out.pack];
 }

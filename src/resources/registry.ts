@@ -50,9 +50,9 @@ export interface ResourceRecord {
   kind: ResourceKind;
   /** shm: '/name'; mqueue and msg: 'name'; fifo and socket: the absolute path. */
   name: string;
-  /** The creator. */
+  /** The owner: the creator, or the process it handed the object over to. */
   pid: number;
-  /** The creator's start time (clock ticks after boot, /proc/<pid>/stat field 22). */
+  /** The owner's start time (clock ticks after boot, /proc/<pid>/stat field 22). */
   start: number;
   /** /proc/sys/kernel/random/boot_id at creation. */
   boot: string;
@@ -440,11 +440,32 @@ export function recordUnlinked(kind: ResourceKind, name: string): void {
 
 /** The owner gave the object up: mark the record unowned. @internal */
 export function recordDisowned(hold: Hold | undefined): void {
+  rewriteOwned(hold, (rec) => {
+    rec.owned = false;
+  });
+}
+
+/**
+ * The owner hands the object over to another process (`pid` with start time
+ * `start`), which is to remove it: the record names that process as the
+ * owner, so sweeps keep the object while it lives and remove it once it is
+ * dead and nobody holds it. Unlike an unowned record, it is never left for
+ * `clean --all` only. @internal
+ */
+export function recordHandedOver(hold: Hold | undefined, owner: { pid: number; start: number }): void {
+  rewriteOwned(hold, (rec) => {
+    rec.pid = owner.pid;
+    rec.start = owner.start;
+  });
+}
+
+/** Rewrites the held record of an owned object with `change`. */
+function rewriteOwned(hold: Hold | undefined, change: (rec: ResourceRecord) => void): void {
   if (hold === undefined || hold.refs === 0) return;
   try {
     const rec = readRecord(hold.fd);
     if (rec === undefined || !rec.owned) return;
-    rec.owned = false;
+    change(rec);
     const text = JSON.stringify(rec);
     // One write from offset 0; readers that see a torn record retry.
     const wfd = openSync(hold.path, 'r+');

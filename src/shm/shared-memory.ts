@@ -5,7 +5,7 @@
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { native } from '../binding/native.js';
-import { recordCreated, recordDisowned, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../resources/registry.js';
+import { recordCreated, recordDisowned, recordHandedOver, recordOpened, recordRemoved, recordUnlinked, releaseHold, type Hold } from '../resources/registry.js';
 import {
   BusyError,
   ClosedError,
@@ -278,6 +278,16 @@ export class SharedMemory {
    */
   disown(): void {
     if (this.#owner) recordDisowned(this.#hold);
+    this.#owner = false;
+  }
+
+  /**
+   * Like `disown()`, but the registry names the live process `owner` as the
+   * new owner instead of none: sweeps remove the segment once that process
+   * is dead and nobody has it open. @internal
+   */
+  handOver(owner: { pid: number; start: number }): void {
+    if (this.#owner) recordHandedOver(this.#hold, owner);
     this.#owner = false;
   }
 

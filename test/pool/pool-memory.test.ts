@@ -1,8 +1,16 @@
 // Bounded look-ahead on endless sources; large binary values through shared memory, and nothing left behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn as spawnProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { libraryUrl } from '../helpers/child.js';
 import { leakGuard } from '../helpers/leak-guard.js';
-import { makePool, shmOf, until, within } from './helpers.js';
+import { listRecords } from '../../src/resources/registry.js';
+import { readStatuses } from '../../src/resources/status.js';
+import { unlinkQuietly } from '../../src/pool/shm-args.js';
+import { trackersOf } from '../resources/helpers.js';
+import { makePool, shmOf, tasks, until, within } from './helpers.js';
 
 leakGuard();
 
@@ -83,4 +91,45 @@ test('a worker killed while it holds a big argument leaves no segment behind', a
   process.kill(pid, 'SIGKILL');
   await assert.rejects(within(task, 10000, 'task'), { code: 'ERR_MULTIPROC_WORKER_EXITED' });
   assert.deepEqual(shmOf(pool), []);
+});
+
+test('a large result still unread when the pool process is SIGKILLed is removed by its tree\'s tracker', async () => {
+  // A root of its own tree, with a tracker: the pool sends a task whose 1 MiB result goes through a
+  // segment, then keeps its event loop busy so that the reply stays unread.
+  const env: NodeJS.ProcessEnv = { ...process.env, MULTIPROC_TRACKER: '1', MULTIPROC_TEST_CHILD: '1' };
+  delete env.MULTIPROC_TREE;
+  delete env.MULTIPROC_TRACKED_TREE;
+  const source = `import { Pool } from '${libraryUrl}';
+    const pool = new Pool({ module: ${JSON.stringify(tasks)}, size: 1 });
+    await pool.run('pid');
+    void pool.run('makeBuffer', [1 << 20, 7]);
+    await Promise.resolve();
+    await Promise.resolve();
+    console.log('sent ' + pool.namePrefix);
+    const end = Date.now() + 60000;
+    while (Date.now() < end);`;
+  const root = spawnProcess(process.execPath, ['--input-type=module', '-e', source], { detached: true, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  root.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  let prefix: string | undefined;
+  const segments = (): string[] => (prefix === undefined ? [] : readdirSync('/dev/shm').filter((n) => n.startsWith(prefix!) && n.endsWith('-r')));
+  try {
+    assert.ok(await until(() => /sent (\S+)/.test(out), 30000), `the pool sent its task; stdout: ${out}`);
+    prefix = /sent (\S+)/.exec(out)![1]!;
+    // The worker wrote the result and handed its segment on (the record changes) before replying.
+    const handedOn = (): boolean => listRecords().some((r) => r.record.name.startsWith(`/${prefix}`) && r.record.name.endsWith('-r') && (r.record.pid === root.pid || !r.record.owned));
+    assert.ok(await until(handedOn, 30000), 'the worker replied with a result segment');
+    assert.equal(segments().length, 1);
+    root.kill('SIGKILL');
+    await once(root, 'exit');
+    // The tracker sweeps the tree once the root is dead (again every second while its workers live).
+    assert.ok(await until(() => segments().length === 0, 15000), `left in /dev/shm: ${segments().join(', ')}`);
+    assert.deepEqual(listRecords().filter((r) => r.record.name.startsWith(`/${prefix}`)).map((r) => r.file), [], 'no record left');
+    assert.ok(await until(() => trackersOf(root.pid!).length === 0, 15000), 'the tracker exits');
+  } finally {
+    if (root.exitCode === null && root.signalCode === null) root.kill('SIGKILL');
+    for (const n of segments()) unlinkQuietly(n);
+    // The status file of the killed pool (`multiproc top` would remove it too).
+    readStatuses();
+  }
 });
