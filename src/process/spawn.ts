@@ -536,7 +536,10 @@ export class ChildHandle {
    */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
     const s = validateSignalName(signal);
-    if (this.#child === undefined || this.#exiting || this.#child.exitCode !== null || this.#child.signalCode !== null) return false;
+    // No pid: the spawn failed. Until its 'error' event (next tick) Node's ChildProcess still
+    // has its native handle, and kill() through it signals whatever pid the failed spawn left
+    // there: an unrelated process.
+    if (this.#child?.pid === undefined || this.#exiting || this.#child.exitCode !== null || this.#child.signalCode !== null) return false;
     if (s === 'SIGKILL' || s === constants.signals.SIGKILL) this.#sentKill = true;
     return this.#child.kill(s);
   }

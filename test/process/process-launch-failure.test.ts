@@ -2,6 +2,7 @@
 // refusing its arguments, and a module that cannot be imported before ready().
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, type SpawnOptions } from '../../src/process/spawn.js';
@@ -62,6 +63,30 @@ test('the spawn itself fails: a working directory that does not exist', async ()
   assert.deepEqual([exit.reason, exit.code, exit.signal], ['launch-failed', null, null]);
   assert.equal((exit.error as any)?.code, 'ENOENT');
   assert.match((exit.error as any)?.syscall ?? '', /^spawn/);
+});
+
+test('kill() and close() after a failed spawn send no signal', async () => {
+  // Node's ChildProcess of a failed spawn signals a pid left over in its native handle: count the
+  // calls instead of making them.
+  const original = ChildProcess.prototype.kill;
+  const sent: unknown[] = [];
+  ChildProcess.prototype.kill = function (this: ChildProcess, signal?: NodeJS.Signals | number): boolean {
+    if (this.pid !== undefined) return original.call(this, signal);
+    sent.push(signal);
+    return false;
+  };
+  try {
+    const h = spawn(fixture('echo'), { env: childEnv, cwd: join(tmp.dir, 'missing-dir'), stdio: 'ignore' });
+    assert.equal(h.pid, undefined);
+    assert.equal(h.kill('SIGKILL'), false);
+    assert.equal(h.kill(), false);
+    const exit = await within(h.close(), 30000, 'close');
+    assert.equal(exit.reason, 'launch-failed');
+    assert.equal(h.kill('SIGKILL'), false);
+    assert.deepEqual(sent, [], 'no signal went through the failed ChildProcess');
+  } finally {
+    ChildProcess.prototype.kill = original;
+  }
 });
 
 test('Node refuses its arguments before the bootstrap runs', async () => {
