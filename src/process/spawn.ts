@@ -500,7 +500,8 @@ export class ChildHandle {
    * handle keeps using the socket for readiness and shutdown.
    */
   get control(): Channel<unknown> {
-    if (this.#control === undefined) throw typeError('ERR_INVALID_STATE', `child '${this.name}' never started: it has no control channel`);
+    // A failed spawn (a missing cwd, say) still got its socket pair: no pid tells it apart.
+    if (this.#control === undefined || this.pid === undefined) throw typeError('ERR_INVALID_STATE', `child '${this.name}' never started: it has no control channel`);
     return this.#control;
   }
 
@@ -584,8 +585,9 @@ export class ChildHandle {
     const o = validateOptions<{ timeout: number; signal: AbortSignal }>(options, 'options', ['timeout', 'signal']);
     const timeout = o.timeout === undefined ? 5000 : validateTimeout(o.timeout);
     const signal = validateSignal(o.signal);
-    signal?.throwIfAborted();
-    if (this.#control === undefined || this.#exiting) throw this.#gone();
+    // The same error as for an abort during the wait, not the signal's bare reason.
+    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    if (this.#control === undefined || this.pid === undefined || this.#exiting) throw this.#gone();
     const seq = ++this.#pingSeq;
     const start = performance.now();
     return new Promise<number>((resolve, reject) => {

@@ -89,6 +89,20 @@ test('kill() and close() after a failed spawn send no signal', async () => {
   }
 });
 
+test('after a failed spawn there is no control channel, before and after the exit', async () => {
+  const h = spawn(fixture('echo'), { env: childEnv, cwd: join(tmp.dir, 'missing-dir'), stdio: 'ignore' });
+  try {
+    assert.equal(h.pid, undefined);
+    assert.throws(() => h.control, { name: 'TypeError', code: 'ERR_INVALID_STATE' });
+    assert.throws(() => h.channel('control'), { code: 'ERR_INVALID_STATE' });
+    await assert.rejects(h.ping(), { code: 'ERR_MULTIPROC_PROCESS_EXITED' });
+    assert.equal((await within(h.exited, 30000, 'exit')).reason, 'launch-failed');
+    assert.throws(() => h.control, { code: 'ERR_INVALID_STATE' });
+  } finally {
+    await reap(h);
+  }
+});
+
 test('Node refuses its arguments before the bootstrap runs', async () => {
   const { exit } = await launch(fixture('echo'), { execArgv: ['--no-such-node-option'] });
   assert.equal(exit.reason, 'launch-failed');

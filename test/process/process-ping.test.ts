@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
+import { AbortError } from '../../src/errors.js';
 import { spawn } from '../../src/process/spawn.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { childEnv, fixture, reap, within } from './helpers.js';
@@ -31,6 +32,27 @@ test('ping(): nothing stays behind per ping while the child lives; pings in flig
     h.kill('SIGKILL');
     for (const p of pending) await assert.rejects(within(p, 30000, 'pending ping'), { code: 'ERR_MULTIPROC_PROCESS_EXITED' });
     await assert.rejects(h.ping(), { code: 'ERR_MULTIPROC_PROCESS_EXITED' });
+  } finally {
+    await reap(h);
+  }
+});
+
+test('ping() with a signal aborted already rejects with AbortError, as an abort during the wait does', async () => {
+  const h = spawn(fixture('behave'), { env: childEnv, args: ['idle'] });
+  try {
+    await within(h.ready, 30000, 'ready');
+    const ac = new AbortController();
+    ac.abort('user stop');
+    const isAbort = (cause: (c: unknown) => boolean) => (err: unknown) =>
+      err instanceof AbortError && err.name === 'AbortError' && err.code === 'ABORT_ERR' && cause(err.cause);
+    await assert.rejects(h.ping({ signal: ac.signal }), isAbort((c) => c === 'user stop'));
+    const aborted = AbortSignal.abort();
+    await assert.rejects(h.ping({ signal: aborted }), isAbort((c) => c === aborted.reason));
+    const during = new AbortController();
+    const p = h.ping({ timeout: Infinity, signal: during.signal });
+    during.abort('user stop');
+    await assert.rejects(within(p, 30000, 'ping'), isAbort((c) => c === 'user stop'));
+    assert.equal(typeof (await within(h.ping({ timeout: 30000 }), 40000, 'ping')), 'number', 'the handle pings on');
   } finally {
     await reap(h);
   }
