@@ -154,6 +154,8 @@ interface Task {
   offAbort: (() => void) | undefined;
   controller: AbortController | undefined;
   attempts: number;
+  /** The attempt whose wait is in the stats (-1: none yet): a batch that is split sends its tasks twice. */
+  waitRecorded: number;
   queuedAt: number;
   startedAt: number;
   state: 'queued' | 'running' | 'done';
@@ -419,6 +421,7 @@ export class Pool extends PoolBase {
         offAbort: undefined,
         controller: undefined,
         attempts: 0,
+        waitRecorded: -1,
         queuedAt: performance.now(),
         startedAt: 0,
         state: 'queued',
@@ -654,7 +657,10 @@ export class Pool extends PoolBase {
     task.state = 'running';
     task.startedAt = performance.now();
     task.worker = w;
-    this.#tally.waitTime.record(task.startedAt - task.queuedAt);
+    if (task.waitRecorded !== task.attempts) {
+      task.waitRecorded = task.attempts;
+      this.#tally.waitTime.record(task.startedAt - task.queuedAt);
+    }
     this.#running++;
     w.tasks.add(task);
     w.tasksRun++;

@@ -141,6 +141,18 @@ test('tasks submitted together share messages, yet each settles on its own', asy
   assert.equal(((await outcome[5]!) as { error: { code?: string } }).error.code, 'ERR_MULTIPROC_CLOSED');
 });
 
+test('a batch that cannot be sent is split and its tasks sent alone: each task\'s wait is counted once', async () => {
+  await using pool = makePool({ size: 1 });
+  await within(pool.run('pid'), 30000, 'warm-up');
+  const before = pool.stats().waitTime.count;
+  // One argument that cannot be cloned: the batch message fails and every task goes again alone.
+  const burst = [pool.run('square', [2]), pool.run('square', [() => 1]), pool.run('square', [3]), pool.run('square', [4])];
+  const settled = await within(Promise.allSettled(burst), 30000, 'burst');
+  assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+  assert.equal(pool.stats().waitTime.count - before, 4, 'one wait per task started (the refused one started too)');
+  assert.equal(pool.stats().runTime.count, 4, 'the warm-up and the three that completed');
+});
+
 test('a batched async task whose result cannot be sent fails alone; the worker and its other tasks carry on', async () => {
   await using pool = makePool({ size: 1 });
   const pid = await within(pool.run('pid'), 30000, 'warm-up');
