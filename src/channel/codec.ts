@@ -59,7 +59,11 @@ export const json: Codec<unknown> = {
     return textEncoder.encode(text);
   },
   decode(bytes: Uint8Array): unknown {
-    return JSON.parse(textDecoder.decode(bytes));
+    try {
+      return JSON.parse(textDecoder.decode(bytes));
+    } catch (err) {
+      throw new IpcError(codes.DECODE, `json codec: ${(err as Error).message}`, { cause: err });
+    }
   },
 };
 
@@ -107,14 +111,18 @@ export function decodeStructuredRange(bytes: Uint8Array, start: number, stop: nu
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
-/** MessagePack (msgpackr): compact and fast; Date, typed arrays, BigInt (64-bit). Maps arrive as plain objects: use `structured` for Map and Set. */
+/** MessagePack (msgpackr): compact and fast; Date, typed arrays, BigInt (64-bit). Maps arrive as plain objects: use `structured` for Map and Set. Decoding errors: `ERR_MULTIPROC_DECODE`. */
 export const msgpack: Codec<unknown> = {
   name: 'msgpack',
   encode(value: unknown): Uint8Array {
     return packr.pack(value);
   },
   decode(bytes: Uint8Array): unknown {
-    return packr.unpack(bytes);
+    try {
+      return packr.unpack(bytes);
+    } catch (err) {
+      throw new IpcError(codes.DECODE, `msgpack codec: ${(err as Error).message}`, { cause: err });
+    }
   },
 };
 

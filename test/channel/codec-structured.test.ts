@@ -339,3 +339,17 @@ test('decoding a range of a larger buffer in place gives what decoding a copy of
   assert.equal(a, b, 'a transient encode of the same length made a new view');
   assert.deepEqual(codecs.structured.decode(b.slice()), [2, 'y']);
 });
+
+test('json and msgpack: bytes they cannot decode give ERR_MULTIPROC_DECODE with the parser error as cause', () => {
+  for (const [codec, bad] of [
+    [codecs.json, Buffer.from('{"a": ')],
+    [codecs.msgpack, Buffer.from([0xd9, 0x05, 0x61])],
+    [codecs.msgpack, Buffer.from([0x92, 0x01])],
+  ] as const) {
+    assert.throws(
+      () => codec.decode(bad),
+      (e: unknown) => e instanceof IpcError && e.code === 'ERR_MULTIPROC_DECODE' && (e as Error).cause instanceof Error && e.message.startsWith(`${codec.name} codec:`),
+      codec.name,
+    );
+  }
+});

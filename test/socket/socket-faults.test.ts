@@ -86,6 +86,15 @@ for (const kind of ['unix', 'tcp'] as const) {
         await assert.rejects(conn.receive({ timeout: 5000 }), (e: any) => e.code === 'ERR_MULTIPROC_PROTOCOL');
         s.destroy();
       }
+      // Bytes the codec cannot decode fail that receive with a coded error; the connection goes on.
+      {
+        const s = await rawHandshake(server);
+        const conn = (await conns.next()).value!;
+        s.write(Buffer.concat([header(3), Buffer.from('{x:'), header(4), Buffer.from('"ok"')]));
+        await assert.rejects(conn.receive({ timeout: 5000 }), (e: any) => e.code === 'ERR_MULTIPROC_DECODE' && e.cause instanceof SyntaxError);
+        assert.equal(await conn.receive({ timeout: 5000 }), 'ok');
+        s.destroy();
+      }
       await good.send('still fine');
       assert.equal(await goodConn.receive({ timeout: 5000 }), 'still fine');
       assert.equal(server.closed, false);
