@@ -286,23 +286,26 @@ export class StreamChannel<T> extends InboxChannel<T> {
     return !this.stream.writableNeedDrain;
   }
 
+  // Sends waiting for room, in order. One 'drain' and one 'close' listener
+  // serve them all: a listener each made Node warn of a leak past ten.
+  readonly #drainWaiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
+  #drainListening = false;
+
   #waitDrain(wait: Wait): Promise<void> {
+    if (!this.#drainListening) {
+      this.#drainListening = true;
+      const settle = (err: Error | undefined): void => {
+        const waiters = [...this.#drainWaiters];
+        this.#drainWaiters.clear();
+        for (const w of waiters) (err === undefined ? w.resolve() : w.reject(err));
+      };
+      this.stream.on('drain', () => settle(undefined));
+      this.stream.on('close', () => settle(this.#error ?? new ClosedError(`${this.label}: the stream closed while a send waited for room`)));
+    }
     return waitFor<void>(wait, (resolve, reject) => {
-      const onDrain = (): void => {
-        cleanup();
-        resolve();
-      };
-      const onClose = (): void => {
-        cleanup();
-        reject(this.#error ?? new ClosedError(`${this.label}: the stream closed while a send waited for room`));
-      };
-      const cleanup = (): void => {
-        this.stream.off('drain', onDrain);
-        this.stream.off('close', onClose);
-      };
-      this.stream.on('drain', onDrain);
-      this.stream.on('close', onClose);
-      return cleanup;
+      const w = { resolve, reject };
+      this.#drainWaiters.add(w);
+      return () => this.#drainWaiters.delete(w);
     });
   }
 

@@ -93,3 +93,30 @@ test('stats counters keep one hidden class after the first send and receive (no 
     witness.cleanup();
   }
 });
+
+test('many sends waiting for room share one drain listener: no leak warning, all go out in order', async () => {
+  const [x, y] = await socketPair();
+  const a = channel(x, { codec: 'raw' });
+  const b = channel(y, { codec: 'raw' });
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    // Large frames fill the kernel and the stream's buffer: later sends wait for 'drain'.
+    const n = 40;
+    const sends = Array.from({ length: n }, (_, i) => a.send(new Uint8Array(256 * 1024).fill(i), { timeout: 30000 }));
+    for (let i = 0; i < n; i++) {
+      const m = await b.receive({ timeout: 30000 });
+      assert.equal(m.length, 256 * 1024);
+      assert.equal(m[0], i);
+    }
+    await Promise.all(sends);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.map((w) => w.name), []);
+    assert.ok(x.listenerCount('drain') <= 1, `${x.listenerCount('drain')} drain listeners`);
+  } finally {
+    process.off('warning', onWarning);
+    a.destroy();
+    b.destroy();
+  }
+});
