@@ -278,15 +278,16 @@ function oomKillCount(): number | undefined {
 
 // --- argument checks ----------------------------------------------------------
 
-function validateModule(module: unknown): { url: string; path: string } {
+/** Checks spawn()'s `module` (and a Supervisor spec's, named `name`, a `kind` 'option'). @internal */
+export function validateModule(module: unknown, name = 'module', kind = 'argument'): { url: string; path: string } {
   if (module instanceof URL) {
-    if (module.protocol !== 'file:') throw typeError('ERR_INVALID_ARG_VALUE', `The "module" argument must be a file: URL. Received ${module.href}`);
+    if (module.protocol !== 'file:') throw typeError('ERR_INVALID_ARG_VALUE', `The "${name}" ${kind} must be a file: URL. Received ${module.href}`);
     return { url: module.href, path: fileURLToPath(module) };
   }
-  validateString(module, 'module');
+  validateString(module, name);
   const m = module as string;
-  if (m.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', 'The "module" argument must not be empty');
-  if (m.startsWith('file:')) return validateModule(new URL(m));
+  if (m.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', `The "${name}" ${kind} must not be empty`);
+  if (m.startsWith('file:')) return validateModule(new URL(m), name, kind);
   const path = isAbsolute(m) ? m : resolve(m);
   return { url: pathToFileURL(path).href, path };
 }
@@ -298,16 +299,17 @@ function validateStringArray(value: unknown, what: string): string[] {
   return value as string[];
 }
 
-function validateStdio(value: unknown): [StdioSpec, StdioSpec, StdioSpec] {
+/** Checks spawn()'s `options.stdio` (and a Supervisor spec's, named `name`). @internal */
+export function validateStdio(value: unknown, name = 'options.stdio'): [StdioSpec, StdioSpec, StdioSpec] {
   const one = (v: unknown, i: number): StdioSpec => {
     if (v === 'inherit' || v === 'pipe' || v === 'ignore') return v;
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
     if (v instanceof Stream) return v;
-    throw typeError('ERR_INVALID_ARG_VALUE', `The "options.stdio[${i}]" option must be 'inherit', 'pipe', 'ignore', a file descriptor or a stream. Received ${String(v)}`);
+    throw typeError('ERR_INVALID_ARG_VALUE', `The "${name}[${i}]" option must be 'inherit', 'pipe', 'ignore', a file descriptor or a stream. Received ${String(v)}`);
   };
   if (value === undefined) return ['ignore', 'inherit', 'inherit'];
   if (Array.isArray(value)) {
-    if (value.length !== 3) throw typeError('ERR_INVALID_ARG_VALUE', 'The "options.stdio" array must have 3 entries: stdin, stdout, stderr');
+    if (value.length !== 3) throw typeError('ERR_INVALID_ARG_VALUE', `The "${name}" array must have 3 entries: stdin, stdout, stderr`);
     return [one(value[0], 0), one(value[1], 1), one(value[2], 2)];
   }
   const v = one(value, 0);

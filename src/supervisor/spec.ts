@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { permissionFlags, type ProcessPermissions, type StdioSpec } from '../process/spawn.js';
+import { permissionFlags, validateModule, validateStdio, type ProcessPermissions, type StdioSpec } from '../process/spawn.js';
 import { rangeError, typeError, validateInteger, validateOneOf, validateOptions, validateString, validateTimeout } from '../errors.js';
 
 /**
@@ -130,10 +130,8 @@ export function normalizeSpec(spec: unknown, where: string): NormalSpec {
   const s = validateOptions<ChildSpec>(spec, where, specKeys);
   const name = validateName(s.name, `${where}.name`);
   if (s.module === undefined) throw typeError('ERR_INVALID_ARG_TYPE', `The "${where}.module" option is required (a path or a file: URL)`);
-  if (!(s.module instanceof URL)) {
-    validateString(s.module, `${where}.module`);
-    if ((s.module as string).length === 0) throw typeError('ERR_INVALID_ARG_VALUE', `The "${where}.module" option must not be empty`);
-  }
+  // As spawn() checks it at each start: a bad spec fails here, not after the children before it were started.
+  validateModule(s.module, `${where}.module`, 'option');
   const count = s.count === undefined ? 1 : validateInteger(s.count, `${where}.count`, 1, MAX_COUNT);
   const restart = s.restart === undefined ? 'permanent' : validateOneOf(s.restart, `${where}.restart`, ['permanent', 'transient', 'temporary'] as const);
   const shutdownTimeout = s.shutdownTimeout === undefined ? 5000 : validateTimeout(s.shutdownTimeout, `${where}.shutdownTimeout`);
@@ -152,6 +150,7 @@ export function normalizeSpec(spec: unknown, where: string): NormalSpec {
     if (connects.includes(name)) throw typeError('ERR_INVALID_ARG_VALUE', `The role '${name}' cannot connect to itself`);
   }
   // spawn() checks these again at each start; checked here so that a bad spec fails at construction.
+  validateStdio(s.stdio, `${where}.stdio`);
   if (s.permissions !== undefined) permissionFlags(s.permissions, undefined);
   stringArray(s.args, `${where}.args`);
   stringArray(s.execArgv, `${where}.execArgv`);

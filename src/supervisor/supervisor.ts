@@ -252,7 +252,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    *
    * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE` (an unknown
    * option, a bad or duplicate name, `connects` naming no sibling process
-   * role, a Supervisor already nested or started), `ERR_OUT_OF_RANGE`
+   * role, a Supervisor already nested or started, a `module` URL that is not
+   * `file:`, a `stdio` spawn() refuses), `ERR_OUT_OF_RANGE`
    * (`count` outside 1..1024, a negative `maxRestarts`, a non-positive period
    * or heartbeat time).
    */
@@ -564,7 +565,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       handle = spawn(slot.spec!.module, slot.options);
     } catch (err) {
-      // A spec spawn() refuses (say, a bad stdio): it will not do better next time.
+      // spawn() refused to start it: it will not do better next time.
       slot.state = 'exited';
       slot.lastExit = { code: null, signal: null, reason: 'launch-failed', error: err as Error };
       return err as Error;

@@ -28,6 +28,12 @@ test('bad child specs throw TypeError / RangeError with codes', () => {
     [[{ ...ok, permissions: { fsRead: 'x' } }], 'ERR_INVALID_ARG_TYPE'],
     [[{ ...ok, permissions: { network: true } }], 'ERR_INVALID_ARG_VALUE'],
     [[{ ...ok, args: [1] }], 'ERR_INVALID_ARG_TYPE'],
+    // What spawn() refuses is refused here too, before the children listed before it were started.
+    [[ok, { ...ok, name: 'v', stdio: 'bogus' }], 'ERR_INVALID_ARG_VALUE', /children\[1\]\.stdio/],
+    [[{ ...ok, stdio: ['ignore', 'inherit'] }], 'ERR_INVALID_ARG_VALUE', /stdio/],
+    [[{ ...ok, stdio: [0, 1, -2] }], 'ERR_INVALID_ARG_VALUE', /stdio\[2\]/],
+    [[ok, { ...ok, name: 'v', module: new URL('http://example.com/x.js') }], 'ERR_INVALID_ARG_VALUE', /children\[1\]\.module.*file: URL/],
+    [[{ ...ok, module: 42 }], 'ERR_INVALID_ARG_TYPE', /module/],
     [[{ ...ok, restrat: 'permanent' }], 'ERR_INVALID_ARG_VALUE', /restrat/],
     [[ok, { ...ok }], 'ERR_INVALID_ARG_VALUE', /Two children/],
     [[{ ...ok, connects: ['nobody'] }], 'ERR_INVALID_ARG_VALUE', /nobody/],
