@@ -65,6 +65,8 @@ export class PoolHost {
   readonly #cancelled = new Set<string>();
   readonly #idle = new Set<() => void>();
   #closing: Promise<void> | undefined;
+  /** Set by destroy(): tasks are no longer answered (the local pool's ClosedError is not the caller's business). */
+  #destroyed = false;
   #stopped!: () => void;
   readonly #done = new Promise<void>((resolve) => (this.#stopped = resolve));
   #accepted = 0;
@@ -105,7 +107,13 @@ export class PoolHost {
       // prefetch 1: a host holds no more tasks than it runs, so the others get the rest.
       // keepAlive: a long task stays with its live host; only a dead host's come back.
       this.#queue = await durableQueue(this.#cfg, this.#nats, 1);
-      this.#consumer = this.#queue.consume((bytes) => this.#serve(bytes), { concurrency: this.#size, keepAlive: true });
+      this.#consumer = this.#queue.consume(
+        async (bytes) => {
+          // Unanswered: not acknowledged but returned to the queue (nak), for another host.
+          if (!(await this.#serve(bytes))) throw new ClosedError('the pool host was destroyed');
+        },
+        { concurrency: this.#size, keepAlive: true },
+      );
     } else {
       this.#sub = nc.subscribe(`${prefix}.tasks`, {
         queue: 'hosts',
@@ -161,18 +169,24 @@ export class PoolHost {
     }
   }
 
-  /** Runs one task; resolves once its answer went out (durable: then it is acknowledged). */
-  async #serve(bytes: Uint8Array): Promise<void> {
+  /**
+   * Runs one task; resolves once its answer went out (durable: then it is
+   * acknowledged). Resolves with false when the host was destroyed before the
+   * task was answered: it is left unanswered, for the caller's retries (fast)
+   * or another host (durable).
+   */
+  async #serve(bytes: Uint8Array): Promise<boolean> {
+    if (this.#destroyed) return false;
     let task: WireTask;
     try {
       task = structured.decode(bytes) as WireTask;
-      if (task?.v !== 1 || typeof task.reply !== 'string') return;
+      if (task?.v !== 1 || typeof task.reply !== 'string') return true;
     } catch {
-      return; // not a task: drop it
+      return true; // not a task: drop it
     }
     if (this.#cancelled.delete(task.reply)) {
       this.#cancelledCount++;
-      return;
+      return true;
     }
     this.#accepted++;
     this.#answer(task.reply, { k: 'accepted', host: this.id, ...thisHost() });
@@ -188,9 +202,12 @@ export class PoolHost {
       this.#completed++;
       this.#answer(task.reply, { k: 'ok', value, ms: performance.now() - started });
     } catch (err) {
+      // The local pool's ClosedError on destroy() says nothing about the task: callers see the host
+      // gone (its goodbye heartbeat) and retry elsewhere; a durable task goes back to the queue.
+      if (this.#destroyed) return false;
       if (ac.signal.aborted) {
         this.#cancelledCount++;
-        return;
+        return true;
       }
       this.#failed++;
       this.#answer(task.reply, { k: 'err', error: serializeError(err) });
@@ -198,6 +215,7 @@ export class PoolHost {
       this.#running.delete(task.reply);
       if (this.#running.size === 0) for (const f of [...this.#idle]) f();
     }
+    return true;
   }
 
   /** True once `close()` or `destroy()` was called, or the connection was lost for good. */
@@ -241,9 +259,16 @@ export class PoolHost {
     return this.#closing;
   }
 
-  /** Immediate: the running tasks are dropped (durable: they come back to another host after `ackWait`), the workers killed. */
+  /**
+   * Immediate: the workers are killed and the running tasks dropped unanswered.
+   * Fast mode: callers see the host gone (its goodbye heartbeat, or missed
+   * heartbeats) and their `retries` apply. Durable: each task goes back to the
+   * queue (nak) for another host after the queue's retry delay, or after
+   * `ackWait` when the connection is gone.
+   */
   destroy(err?: Error): Promise<void> {
     this.#closing ??= (async () => {
+      this.#destroyed = true;
       this.#queue?.destroy(err ?? new ClosedError('the pool host was destroyed'));
       await this.#finish(false);
     })();

@@ -390,7 +390,7 @@ export class NatsPool extends PoolBase {
     }
     for (const task of [...this.#tasks.values()]) {
       if (task.state === 'sent' && now - task.sentAt > limit) this.#lost(task, 'no pool host accepted it');
-      else if (task.state === 'accepted' && !this.#hosts.has(task.host!)) this.#lost(task, `pool host ${task.host} (pid ${task.hostPid}) sent no heartbeat for ${limit} ms`);
+      else if (task.state === 'accepted' && !this.#hosts.has(task.host!)) this.#lost(task, `pool host ${task.host} (pid ${task.hostPid}) was destroyed or sent no heartbeat for ${limit} ms`);
     }
   }
 

@@ -14,7 +14,7 @@ import { Child } from '../helpers/child.js';
 import { NatsServer, natsSkip } from '../helpers/nats-server.js';
 import { Pool } from '../../src/pool/pool.js';
 import { NatsPool } from '../../src/pool/nats-pool.js';
-import { servePool } from '../../src/pool/nats-host.js';
+import { servePool, type PoolHost } from '../../src/pool/nats-host.js';
 import { JetStreamQueue } from '../../src/mqueue/jetstream.js';
 
 let server: NatsServer | undefined;
@@ -42,6 +42,17 @@ function startHost(subject: string, durable: boolean, tag: string): Child {
     console.log('ready');
   `;
   return new Child(source, { args: [server!.url, subject, durable ? '1' : '0', tag, tasks], timeout: 55_000 });
+}
+
+/** A worker host in this process, with 2 local workers that report `tag`. */
+function serveHere(nats: Record<string, unknown>, tag: string): Promise<PoolHost> {
+  return servePool({ module: tasks, size: 2, env: { ...process.env, POOL_HOST: tag }, nats: nats as any });
+}
+
+async function until(done: () => boolean, what: string, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; !done(); await new Promise((r) => setTimeout(r, 20))) {
+    assert.ok(Date.now() < end, `${what} within ${ms} ms`);
+  }
 }
 
 async function stopHosts(hosts: Child[]): Promise<void> {
@@ -203,6 +214,62 @@ describe('Pool across hosts (NATS)', { skip: natsSkip }, () => {
     } finally {
       await pool.close();
       await stopHosts(hosts);
+      const q = await JetStreamQueue.open(`pool-${subject}`, { servers: server!.url });
+      await q.unlink();
+      await q.close();
+    }
+  });
+
+  test("fast mode: a destroyed host answers nothing; callers see it gone, and its tasks run on another host (retries) or fail host-lost", { timeout: 60_000 }, async () => {
+    const subject = subjectName();
+    const nats = { servers: server!.url, subject, hostTimeout: 2000 };
+    const pool = new NatsPool({ nats, retries: 1 });
+    const strict = new NatsPool({ nats });
+    const hostA = await serveHere(nats, 'A');
+    let hostB: PoolHost | undefined;
+    try {
+      const retried = pool.run<{ y: number; host: string }>('squareSlowOn', [5, 'A']);
+      const failed = strict.run('squareSlowOn', [6, 'A']);
+      const failedCheck = assert.rejects(failed, (e: any) => {
+        assert.equal(e.code, 'ERR_MULTIPROC_WORKER_EXITED', `${e.code}: ${e.message}`);
+        assert.equal(e.reason, 'host-lost');
+        return true;
+      });
+      await until(() => hostA.stats().running === 2, 'host A runs both tasks');
+      hostB = await serveHere(nats, 'B');
+      await hostA.destroy();
+      // Not the local pool's "the pool was destroyed": the host is gone, as if it had died.
+      await failedCheck;
+      assert.deepEqual(await retried, { y: 25, host: 'B' });
+      assert.equal(pool.stats().retried, 1);
+      const a = hostA.stats();
+      assert.deepEqual([a.accepted, a.completed, a.failed], [2, 0, 0]);
+    } finally {
+      await pool.destroy();
+      await strict.destroy();
+      await hostA.destroy();
+      await hostB?.close();
+    }
+  });
+
+  test('durable mode: a destroyed host answers and acknowledges nothing; another host runs its task', { timeout: 60_000 }, async () => {
+    const subject = subjectName();
+    const nats = { servers: server!.url, subject, durable: true, ackWait: 2000 };
+    const pool = new NatsPool({ nats });
+    const hostA = await serveHere(nats, 'A');
+    let hostB: PoolHost | undefined;
+    try {
+      const task = pool.run<{ y: number; host: string }>('squareSlowOn', [7, 'A']);
+      await until(() => hostA.stats().running === 1, 'host A runs the task');
+      hostB = await serveHere(nats, 'B');
+      await hostA.destroy();
+      assert.deepEqual(await task, { y: 49, host: 'B' });
+      const a = hostA.stats();
+      assert.deepEqual([a.accepted, a.completed, a.failed], [1, 0, 0]);
+    } finally {
+      await pool.close();
+      await hostA.destroy();
+      await hostB?.close();
       const q = await JetStreamQueue.open(`pool-${subject}`, { servers: server!.url });
       await q.unlink();
       await q.close();
