@@ -18,6 +18,7 @@ import { intoArgs, tooSmall } from '../channel/into.js';
 import { resolveCodec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
 import { native } from '../binding/native.js';
+import { onAbort } from '../abort.js';
 import {
   ClosedError,
   rangeError,
@@ -399,8 +400,8 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
   async #waitingOp<R>(wait: Wait, op: (w: Wait) => Promise<R>): Promise<R> {
     const ctl = new AbortController();
     const user = wait.signal;
-    const onAbort = (): void => ctl.abort(user?.reason);
-    user?.addEventListener('abort', onAbort, { once: true });
+    // One listener on the caller's signal however many operations share it.
+    const off = user === undefined ? undefined : onAbort(user, () => ctl.abort(user.reason));
     const running = op({ deadline: wait.deadline, timeout: wait.timeout, signal: ctl.signal, what: wait.what });
     this.#waiting.set(ctl, running);
     try {
@@ -410,7 +411,7 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
       throw err;
     } finally {
       this.#waiting.delete(ctl);
-      user?.removeEventListener('abort', onAbort);
+      off?.();
     }
   }
 
