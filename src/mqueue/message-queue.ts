@@ -20,6 +20,7 @@ import type { Frame } from '../channel/framing.js';
 import { native } from '../binding/native.js';
 import { onAbort } from '../abort.js';
 import {
+  AbortError,
   ClosedError,
   rangeError,
   typeError,
@@ -84,6 +85,18 @@ export interface MessageQueueCreateOptions<T> extends MessageQueueOpenOptions<T>
 }
 
 const backends: readonly MessageQueueBackend[] = ['posix', 'sysv', 'shm'];
+
+/** What a waiting receive returns when it was woken to look at the held message (see #offerHeld). */
+const RECHECK: unique symbol = Symbol('recheck');
+
+/** A waiting operation of this handle. */
+interface Pending {
+  running: Promise<unknown>;
+  /** A receive's selector (undefined for a send). */
+  selector: TypeSelector | undefined;
+  /** Woken to look at the held message. */
+  recheck: boolean;
+}
 const creationModes: readonly CreationMode[] = ['create', 'open', 'openOrCreate', 'purgeAndCreate'];
 const OPEN_KEYS = ['backend', 'codec', 'pollInterval'] as const;
 const CREATE_KEYS = [...OPEN_KEYS, 'maxMessageSize', 'capacity', 'capacityBytes', 'mode', 'creation'] as const;
@@ -136,8 +149,8 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
    * handle's, first in line (the kernel queues cannot peek or put back).
    */
   #held: Frame | undefined;
-  /** Waiting operations, each aborted by close/destroy through its controller. */
-  readonly #waiting = new Map<AbortController, Promise<unknown>>();
+  /** Waiting operations in arrival order, each aborted by close/destroy through its controller. */
+  readonly #waiting = new Map<AbortController, Pending>();
   #closeError: Error | undefined;
 
   private constructor(backend: Backend, codec: import('../channel/codec.js').Codec<T>) {
@@ -341,10 +354,13 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
 
   /** @internal */
   protected async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
-    if (this.#closeError !== undefined) throw this.#closeError;
-    const f = this.#takeHeld(selector) ?? this.#backend.tryReceive(selector);
-    if (f !== undefined) return f;
-    return this.#waitingOp(wait, (w) => this.#backend.receive(selector, w));
+    for (;;) {
+      if (this.#closeError !== undefined) throw this.#closeError;
+      const f = this.#takeHeld(selector) ?? this.#backend.tryReceive(selector);
+      if (f !== undefined) return f;
+      const r = await this.#waitingOp(wait, (w) => this.#backend.receive(selector, w), selector);
+      if (r !== RECHECK) return r;
+    }
   }
 
   /** The held message, if `selector` chooses it (then it is no longer held). */
@@ -362,7 +378,8 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
    * `undefined` when none is here. No buffer per message on the caller's side.
    * Errors: as {@link MessageQueue.tryReceive}; `ERR_MULTIPROC_MESSAGE_TOO_LARGE`
    * when the message does not fit: it stays this handle's, first in line for
-   * its next receive of any kind (the error's `size` is its length);
+   * its next receive that selects it, one already waiting included (the
+   * error's `size` is its length);
    * `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` (`offset`).
    */
   tryReceiveInto(target: ArrayBufferView, offset?: number): number | undefined {
@@ -389,6 +406,7 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
     const p = frame.payload;
     if (p.length > into.length - at) {
       this.#held = frame;
+      this.#offerHeld();
       throw tooSmall(this.label, p.length, into.length - at, at);
     }
     into.set(p, at);
@@ -396,28 +414,60 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
     return p.length;
   }
 
-  /** Runs `op` with a signal that the caller's signal and close/destroy both fire. */
-  async #waitingOp<R>(wait: Wait, op: (w: Wait) => Promise<R>): Promise<R> {
-    const ctl = new AbortController();
+  /**
+   * Runs `op` with a signal that the caller's signal and close/destroy both
+   * fire. A receive (given its `selector`) resolves with RECHECK when it was
+   * woken to look at the held message instead.
+   */
+  async #waitingOp<R>(wait: Wait, op: (w: Wait) => Promise<R>, selector?: TypeSelector): Promise<R | typeof RECHECK> {
     const user = wait.signal;
+    if (user?.aborted) throw new AbortError(undefined, { cause: user.reason });
+    const ctl = new AbortController();
     // One listener on the caller's signal however many operations share it.
     const off = user === undefined ? undefined : onAbort(user, () => ctl.abort(user.reason));
     const running = op({ deadline: wait.deadline, timeout: wait.timeout, signal: ctl.signal, what: wait.what });
-    this.#waiting.set(ctl, running);
+    const pending: Pending = { running, selector, recheck: false };
+    this.#waiting.set(ctl, pending);
+    let rechecking = false;
     try {
       return await running;
     } catch (err) {
       if (this.#closeError !== undefined && user?.aborted !== true) throw this.#closeError;
+      if (pending.recheck && err instanceof AbortError && user?.aborted !== true) {
+        rechecking = true;
+        return RECHECK;
+      }
       throw err;
     } finally {
       this.#waiting.delete(ctl);
       off?.();
+      // Woken for the held message but ended otherwise (it took one from the
+      // queue meanwhile, or timed out): the offer goes to the next in line.
+      if (pending.recheck && !rechecking) this.#offerHeld();
+    }
+  }
+
+  /**
+   * Wakes the first waiting receive of this handle that selects the held
+   * message, to take it: a receive asleep in the backend only watches the
+   * queue, and would sleep on while the message waits here.
+   */
+  #offerHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    for (const [ctl, p] of this.#waiting) {
+      if (p.selector === undefined || selectFrame([held], p.selector) < 0) continue;
+      if (!p.recheck) {
+        p.recheck = true;
+        ctl.abort(RECHECK);
+      }
+      return;
     }
   }
 
   #abortWaiting(err: Error): Promise<unknown>[] {
     this.#closeError ??= err;
-    const running = [...this.#waiting.values()];
+    const running = [...this.#waiting.values()].map((p) => p.running);
     for (const ctl of [...this.#waiting.keys()]) ctl.abort();
     return running;
   }

@@ -1,5 +1,6 @@
 // How waiting operations of one MessageQueue handle behave together, on every
-// backend: many waits sharing one AbortSignal.
+// backend: many waits sharing one AbortSignal; receives already waiting when
+// the handle comes to hold a message too large for a receiveInto.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
@@ -36,6 +37,65 @@ for (const backend of backends) {
       assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
     } finally {
       process.off('warning', onWarning);
+      await q.close();
+    }
+  });
+}
+
+/** Settles to the number of bytes received, or the error code. */
+const outcome = (p: Promise<Uint8Array | number>): Promise<number | string> =>
+  p.then(
+    (m) => (typeof m === 'number' ? m : m.length),
+    (e: any) => e.code,
+  );
+
+/** The next event-loop turns: long enough for a receive to be asleep in its backend. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+
+for (const backend of backends) {
+  test(`${backend}: a receive already waiting gets the message a tryReceiveInto of its handle took and could not fit`, async () => {
+    const name = uniqueName(`held${backend}`);
+    const q = MessageQueue.create<Uint8Array>(name, { backend, codec: 'raw' });
+    try {
+      const waiting = q.receive({ timeout: 10000 });
+      await settle();
+      // In one turn of the event loop: the tryReceiveInto takes the message, not the waiting receive.
+      assert.equal(q.trySend(new Uint8Array(100).fill(9)), true);
+      assert.throws(() => q.tryReceiveInto(new Uint8Array(10)), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE' && e.size === 100);
+      assert.deepEqual(Uint8Array.from(await waiting), new Uint8Array(100).fill(9));
+      assert.equal(q.tryReceive(), undefined);
+    } finally {
+      await q.close();
+    }
+  });
+
+  test(`${backend}: the held message goes to the first waiting receive that selects it; a waiting receiveInto too small for it passes it on`, async () => {
+    const name = uniqueName(`held2${backend}`);
+    const q = MessageQueue.create<Uint8Array>(name, { backend, codec: 'raw' });
+    const other = MessageQueue.open<Uint8Array>(name, { backend, codec: 'raw' });
+    try {
+      const T = { timeout: 10000 };
+      // Waiting in this order: a receiveInto with 10 bytes of room, receives of type 3, of any type, of type 2.
+      const into = outcome(q.receiveInto(new Uint8Array(10), T));
+      const ofType3 = outcome(q.receive({ type: 3, ...T }));
+      const any = outcome(q.receive(T));
+      const ofType2 = outcome(q.receive({ type: 2, ...T }));
+      let type3Done = false;
+      void ofType3.then(() => (type3Done = true));
+      await settle();
+      assert.equal(q.trySend(new Uint8Array(100), { type: 2 }), true);
+      assert.throws(() => q.tryReceiveInto(new Uint8Array(20)), (e: any) => e.code === 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+      assert.equal(await into, 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+      assert.equal(await any, 100);
+      await settle();
+      assert.equal(type3Done, false, 'a receive of another type is not given it');
+      // The others wait on for messages of their types.
+      await other.send(new Uint8Array(50), { type: 2, ...T });
+      assert.equal(await ofType2, 50);
+      await other.send(new Uint8Array(7), { type: 3, ...T });
+      assert.equal(await ofType3, 7);
+    } finally {
+      await other.close();
       await q.close();
     }
   });
