@@ -1,6 +1,7 @@
 // How waiting operations of one MessageQueue handle behave together, on every
 // backend: many waits sharing one AbortSignal; receives already waiting when
-// the handle comes to hold a message too large for a receiveInto.
+// the handle comes to hold a message too large for a receiveInto; `timeout: 0`
+// as one attempt without a wait.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
@@ -96,6 +97,56 @@ for (const backend of backends) {
       assert.equal(await ofType3, 7);
     } finally {
       await other.close();
+      await q.close();
+    }
+  });
+}
+
+/** A queue of `backend` that one 64-byte message fills. */
+function smallQueue(name: string, backend: MessageQueueBackend): MessageQueue<Uint8Array> {
+  if (backend === 'sysv') return MessageQueue.create<Uint8Array>(name, { backend, codec: 'raw', maxMessageSize: 64, capacityBytes: 64 });
+  return MessageQueue.create<Uint8Array>(name, { backend, codec: 'raw', capacity: 1, maxMessageSize: 64 });
+}
+
+for (const backend of backends) {
+  test(`${backend}: timeout 0 makes one attempt: what can be done now succeeds, else ERR_MULTIPROC_TIMEOUT; an aborted signal fails first`, async () => {
+    const name = uniqueName(`t0${backend}`);
+    const q = smallQueue(name, backend);
+    try {
+      const zero = { timeout: 0 };
+      const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: any) => e.code);
+      // Nothing queued: receives time out at once.
+      assert.equal(await code(q.receive(zero)), 'ERR_MULTIPROC_TIMEOUT');
+      assert.equal(await code(q.receiveInto(new Uint8Array(64), zero)), 'ERR_MULTIPROC_TIMEOUT');
+      // Room: the send goes through.
+      await q.send(new Uint8Array(64).fill(1), { type: 2, ...zero });
+      assert.equal(q.stat().messages, 1);
+      // Full: the next send times out, and nothing more is queued.
+      assert.equal(await code(q.send(new Uint8Array(64).fill(2), zero)), 'ERR_MULTIPROC_TIMEOUT');
+      assert.equal(q.stat().messages, 1);
+      // An aborted signal fails before the attempt, whatever the queue holds.
+      const ac = new AbortController();
+      ac.abort();
+      assert.equal(await code(q.receive({ ...zero, signal: ac.signal })), 'ABORT_ERR');
+      assert.equal(await code(q.receiveInto(new Uint8Array(64), { ...zero, signal: ac.signal })), 'ABORT_ERR');
+      assert.equal(q.stat().messages, 1);
+      // A queued message: a receive of another type times out, one that selects it gets it.
+      assert.equal(await code(q.receive({ type: 3, ...zero })), 'ERR_MULTIPROC_TIMEOUT');
+      const m = await q.receiveMessage({ type: 2, ...zero });
+      assert.deepEqual([m.type, m.size, m.data[0]], [2, 64, 1]);
+      assert.equal(q.stat().messages, 0);
+      assert.equal(await code(q.send(new Uint8Array(1), { ...zero, signal: ac.signal })), 'ABORT_ERR');
+      assert.equal(q.stat().messages, 0);
+      // receiveInto too, and the message a too-small target left with the handle.
+      await q.send(new Uint8Array(64).fill(3), zero);
+      assert.equal(await code(q.receiveInto(new Uint8Array(8), zero)), 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+      const target = new Uint8Array(64);
+      assert.equal(await q.receiveInto(target, zero), 64);
+      assert.equal(target[63], 3);
+      await q.send(new Uint8Array(64).fill(4), zero);
+      assert.equal(await code(q.receiveInto(new Uint8Array(8), zero)), 'ERR_MULTIPROC_MESSAGE_TOO_LARGE');
+      assert.equal((await q.receive(zero))[0], 4);
+    } finally {
       await q.close();
     }
   });
