@@ -96,6 +96,20 @@ function finiteTimeout(options: unknown): number | undefined {
   return typeof t === 'number' && t >= 0 && t !== Infinity ? t : undefined;
 }
 
+/** True when `bytes` is a view of a detached (transferred) ArrayBuffer, which reads as empty. */
+function isDetached(bytes: Uint8Array): boolean {
+  if (bytes.byteLength !== 0) return false;
+  const b = bytes.buffer as ArrayBuffer & { detached?: boolean };
+  if (typeof b.detached === 'boolean') return b.detached;
+  // Without ArrayBuffer.prototype.detached (Node 20): slicing a detached buffer throws.
+  try {
+    b.slice(0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Throws ABORT_ERR when the wait's signal is aborted already. */
 function checkAborted(wait: Wait): void {
   if (wait.signal?.aborted) throw new AbortError(undefined, { cause: wait.signal.reason });
@@ -336,18 +350,23 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
     return out;
   }
 
-  #checkPriority(frame: Frame): void {
+  /** What the backends cannot check the same way, before any of them is called. */
+  #checkFrame(frame: Frame): void {
     const b = this.#backend;
     if (frame.priority < b.minPriority || frame.priority > b.maxPriority) {
       throw rangeError(
         `The value of "options.priority" is out of range for a '${b.kind}' message queue. It must be an integer >= ${b.minPriority} and <= ${b.maxPriority}. Received ${frame.priority}`,
       );
     }
+    // The kernel queues would send it as an empty message, and shm could not copy it.
+    if (isDetached(frame.payload)) {
+      throw typeError('ERR_INVALID_ARG_VALUE', 'The message is a view of a detached ArrayBuffer (it was transferred): it has no bytes to send');
+    }
   }
 
   /** @internal */
   protected _trySend(frame: Frame): boolean {
-    this.#checkPriority(frame);
+    this.#checkFrame(frame);
     if (this.#closeError !== undefined) throw this.#closeError;
     return this.#backend.trySend(frame);
   }
@@ -400,7 +419,7 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
   /** @internal */
   protected async _send(frame: Frame, given: Wait): Promise<void> {
     const wait = this.#withDeadline(given);
-    this.#checkPriority(frame);
+    this.#checkFrame(frame);
     if (this.#closeError !== undefined) throw this.#closeError;
     if (this.#backend.trySend(frame)) return;
     await this.#waitingOp(wait, (w) => this.#backend.send(frame, w));

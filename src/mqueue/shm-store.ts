@@ -166,7 +166,13 @@ export class ShmStore {
     if (d < 0) return false;
     const b = this.#alloc(len);
     if (b < 0) return false;
-    copyInto(this.#u8, b + 8, payload);
+    try {
+      copyInto(this.#u8, b + 8, payload);
+    } catch (err) {
+      // A payload that cannot be read (a detached buffer): nothing was linked, give the block back.
+      this.#free(b);
+      throw err;
+    }
     const dw = desc(d);
     i[H_FREE_DESC] = i[dw + D_NEXT]!;
     i[dw + D_TYPE] = type;

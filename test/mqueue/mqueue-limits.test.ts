@@ -1,10 +1,12 @@
-// Kernel limits are reported by name, with how to raise them; options and
-// priorities outside what a backend supports are refused before any system call.
+// Kernel limits are reported by name, with how to raise them; options,
+// priorities and messages outside what a backend supports are refused before
+// any system call.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { MessageQueue } from '../../src/index.js';
+import { MessageQueue, SharedMemory } from '../../src/index.js';
+import { ShmStore } from '../../src/mqueue/shm-store.js';
 import { libraryUrl } from '../helpers/child.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { uniqueName } from '../helpers/names.js';
@@ -147,4 +149,52 @@ test('options a backend does not support, and bad names, are refused before anyt
   assert.throws(() => MessageQueue.create('a/b'), value('ERR_INVALID_ARG_VALUE', /not a valid message-queue name/));
   assert.throws(() => MessageQueue.create(''), value('ERR_INVALID_ARG_VALUE', /not a valid message-queue name/));
   assert.throws(() => MessageQueue.create(42 as any), value('ERR_INVALID_ARG_TYPE', /name/));
+});
+
+/** A Uint8Array whose ArrayBuffer was transferred away: it reads as empty. */
+function detached(): Uint8Array {
+  const u = new Uint8Array(64);
+  structuredClone(u.buffer, { transfer: [u.buffer] });
+  return u;
+}
+
+test('a message in a detached buffer is refused with ERR_INVALID_ARG_VALUE on every backend, and nothing is queued', async () => {
+  for (const backend of ['shm', 'posix', 'sysv'] as const) {
+    const q = MessageQueue.create<Uint8Array>(uniqueName(`det${backend}`), { backend, codec: 'raw' });
+    try {
+      const invalid = (e: any) => e.code === 'ERR_INVALID_ARG_VALUE' && /detached/.test(e.message) && e instanceof TypeError;
+      await assert.rejects(q.send(detached(), T), invalid, backend);
+      assert.throws(() => q.trySend(detached()), invalid, backend);
+      assert.equal(q.stat().messages, 0, backend);
+      // An empty message of its own is fine.
+      await q.send(new Uint8Array(0), T);
+      assert.equal((await q.receive(T)).length, 0);
+    } finally {
+      await q.close();
+    }
+  }
+});
+
+test('shm: a message whose bytes cannot be copied leaves the queue its space', async () => {
+  const name = uniqueName('detstore');
+  const q = MessageQueue.create<Uint8Array>(name, { backend: 'shm', codec: 'raw', capacity: 64, capacityBytes: 4096 });
+  const segment = SharedMemory.open(`/mp.shmq.${name}`);
+  try {
+    const fits = (): number => {
+      let n = 0;
+      while (q.trySend(new Uint8Array(100))) n++;
+      while (q.tryReceive() !== undefined);
+      return n;
+    };
+    const before = fits();
+    assert.ok(before > 30);
+    // Straight to the store (nothing else uses the queue now): the copy throws after space was found.
+    const store = new ShmStore(segment.buffer);
+    for (let i = 0; i < 300; i++) assert.throws(() => store.put(1, 0, detached()), TypeError);
+    assert.deepEqual([q.stat().messages, q.stat().bytes], [0, 0]);
+    assert.equal(fits(), before);
+  } finally {
+    segment.close();
+    await q.close();
+  }
 });
