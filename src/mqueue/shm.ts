@@ -7,7 +7,8 @@
  *   it hands the next holder `ownerDied`, which repairs the structure first.
  * - Two doorbells (backend.ts): "not empty", rung after every send, and
  *   "not full", rung after every receive. Waiters sleep on them through the
- *   addon's futex service: no thread, no polling.
+ *   addon's futex service (no thread), and re-check once a second: a process
+ *   killed between its change to the queue and its ring never rings.
  * - No kernel limits: capacity in messages and in bytes is chosen at create.
  *
  * @internal
@@ -30,6 +31,12 @@ export interface ShmParams {
   capacityBytes: number;
   maxMessageSize: number;
 }
+
+/**
+ * How long a waiter sleeps on a doorbell before it looks at the queue anyway
+ * (ms): the ring of a process killed after its commit never comes.
+ */
+const LIVENESS_SLICE = 1000;
 
 /** Largest segment we lay out: offsets are 32-bit signed words. */
 const MAX_SEGMENT = Math.min(maxBufferSize, 2 ** 31 - 8);
@@ -156,21 +163,44 @@ export class ShmBackend implements Backend {
   }
 
   #put(g: MutexGuard, frame: Frame): boolean {
+    const repaired = this.#repairIfDied(g);
     try {
-      if (g.ownerDied) this.#store.repair();
       return this.#store.put(frame.type, frame.priority, frame.payload);
     } finally {
       this.#unlock(g);
+      if (repaired) this.#ringBoth();
     }
   }
 
   #take(g: MutexGuard, selector: number): Frame | undefined {
+    const repaired = this.#repairIfDied(g);
     try {
-      if (g.ownerDied) this.#store.repair();
       return this.#store.take(selector);
     } finally {
       this.#unlock(g);
+      if (repaired) this.#ringBoth();
     }
+  }
+
+  /** Repairs the queue when the last holder of `g`'s lock died holding it; releases `g` if that throws. */
+  #repairIfDied(g: MutexGuard): boolean {
+    if (!g.ownerDied) return false;
+    try {
+      this.#store.repair();
+    } catch (err) {
+      this.#unlock(g);
+      throw err;
+    }
+    return true;
+  }
+
+  /**
+   * After a repair: the dead holder may have committed a send or a receive
+   * without ringing; whoever sleeps on either doorbell looks again now.
+   */
+  #ringBoth(): void {
+    ring(this.#i32, H_NOT_EMPTY);
+    ring(this.#i32, H_NOT_FULL);
   }
 
   // --- messages ---------------------------------------------------------------
@@ -194,7 +224,7 @@ export class ShmBackend implements Backend {
         ring(this.#i32, H_NOT_EMPTY);
         return;
       }
-      await sleep(this.#i32, H_NOT_FULL, armed, wait);
+      await sleep(this.#i32, H_NOT_FULL, armed, wait, LIVENESS_SLICE);
     }
   }
 
@@ -220,7 +250,7 @@ export class ShmBackend implements Backend {
         ring(this.#i32, H_NOT_FULL);
         return f;
       }
-      await sleep(this.#i32, H_NOT_EMPTY, armed, wait);
+      await sleep(this.#i32, H_NOT_EMPTY, armed, wait, LIVENESS_SLICE);
     }
   }
 

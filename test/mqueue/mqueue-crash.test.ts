@@ -1,10 +1,11 @@
 // The shm queue survives processes killed with SIGKILL in the middle of an
 // operation: the robust mutex reports the dead holder and the queue repairs
-// itself; no message is ever seen half written.
+// itself; no message is ever seen half written, and no waiter is left asleep
+// by a process that died before it rang the doorbell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageQueue, SharedMemory } from '../../src/index.js';
-import { Child } from '../helpers/child.js';
+import { Child, libraryUrl } from '../helpers/child.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { uniqueName } from '../helpers/names.js';
 
@@ -149,3 +150,55 @@ test('a process killed while holding the lock mid-update: the next operation rep
     await q.close();
   }
 });
+
+// Commits one send (or one receive) to the queue and is killed before it
+// rings the doorbell, holding the queue's lock or after releasing it: what the
+// shm backend does, cut short at the worst moment.
+const storeUrl = new URL('./mqueue/shm-store.js', libraryUrl).href;
+const diesBeforeRing = `
+import { SharedMemory, Mutex } from 'multiproc';
+import { ShmStore, MUTEX_OFFSET } from '${storeUrl}';
+const [name, op, lock] = process.argv.slice(1);
+const shm = SharedMemory.open('/mp.shmq.' + name);
+const store = new ShmStore(shm.buffer);
+const guard = new Mutex(shm, MUTEX_OFFSET).acquireSync({ timeout: 10000 });
+if (op === 'send') store.put(1, 0, Uint8Array.of(1, 2, 3));
+else if (store.take(0) === undefined) process.exit(3);
+if (lock === 'released') guard.release();
+process.kill(process.pid, 'SIGKILL');
+`;
+
+for (const lock of ['held', 'released']) {
+  test(`a sender killed after its commit and before its ring (lock ${lock}): a receive already waiting still gets the message`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ringsend');
+    const q = MessageQueue.create<Uint8Array>(name, { backend: 'shm', codec: 'raw' });
+    try {
+      const waiting = q.receive({ timeout: 15000 });
+      await new Promise((r) => setTimeout(r, 50));
+      const c = new Child(diesBeforeRing, { args: [name, 'send', lock] });
+      assert.equal((await c.exited).signal, 'SIGKILL', c.stderr);
+      assert.deepEqual(Uint8Array.from(await waiting), Uint8Array.of(1, 2, 3));
+      assert.equal(q.stat().messages, 0);
+      assert.equal(q.stat().repairs, lock === 'held' ? 1 : 0);
+    } finally {
+      await q.close();
+    }
+  });
+
+  test(`a receiver killed after its commit and before its ring (lock ${lock}): a send already waiting for room still gets it`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ringrecv');
+    const q = MessageQueue.create<string>(name, { backend: 'shm', codec: 'json', capacity: 1 });
+    try {
+      await q.send('first', T);
+      const waiting = q.send('second', { timeout: 15000 });
+      await new Promise((r) => setTimeout(r, 50));
+      const c = new Child(diesBeforeRing, { args: [name, 'receive', lock] });
+      assert.equal((await c.exited).signal, 'SIGKILL', c.stderr);
+      await waiting;
+      assert.equal(await q.receive(T), 'second');
+      assert.equal(q.stat().repairs, lock === 'held' ? 1 : 0);
+    } finally {
+      await q.close();
+    }
+  });
+}
