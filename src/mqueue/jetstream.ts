@@ -33,7 +33,7 @@ import type { Channel, ChannelStats, ChannelTraits } from '../channel/channel.js
 import { resolveCodec, type Codec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
 import { NATS_HEADER_RESERVE, PRIORITY_HEADER, TYPE_HEADER, natsMessageLimit } from '../channel/transports/nats.js';
-import { ClosedError, IpcError, JetStreamError, typeError, validateBoolean, validateFunction, validateInteger, validateOneOf, validateOptions, validateSignal, validateString } from '../errors.js';
+import { AbortError, ClosedError, IpcError, JetStreamError, typeError, validateBoolean, validateFunction, validateInteger, validateOneOf, validateOptions, validateSignal, validateString } from '../errors.js';
 import { CONNECT_KEYS, Nats, connectionFor, type NatsConnectOptions } from '../nats/connection.js';
 import type { CreationMode } from '../shm/shared-memory.js';
 
@@ -69,7 +69,7 @@ export interface ConsumeOptions {
   concurrency?: number;
   /** Which messages, by the System V rule (see `receive`). Default 0: any. */
   type?: number;
-  /** Stops consuming (messages in hand are finished first). */
+  /** Stops consuming (messages in hand are finished first). Already aborted: `consume` throws ABORT_ERR. */
   signal?: AbortSignal;
   /**
    * Keep a message from redelivery while its handler runs (progress acks
@@ -706,6 +706,8 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
    * handler resolves; when it throws, redelivered after `retryDelay`; after
    * `maxDeliver` failed deliveries, published to the dead-letter stream.
    * Returns at once; see {@link QueueConsumer}.
+   * Errors: `ABORT_ERR` (`options.signal` is aborted already: nothing is
+   * consumed), `ERR_MULTIPROC_CLOSED`, argument errors.
    */
   consume(handler: (data: T, info: DeliveryInfo) => unknown, options: ConsumeOptions = {}): QueueConsumer {
     validateFunction(handler, 'handler');
@@ -715,6 +717,8 @@ export class JetStreamQueue<T = unknown> extends BaseChannel<T> implements Chann
     const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
     const signal = validateSignal(opts.signal);
     this.#checkOpen();
+    // As receive() does; a listener added now would never fire, and consuming would never stop.
+    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     const stopper = new AbortController();
     // One listener per worker.
     setMaxListeners(0, stopper.signal);

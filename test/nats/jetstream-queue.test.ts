@@ -92,6 +92,27 @@ describe('JetStreamQueue', { skip: natsSkip }, () => {
     }
   });
 
+  test('consume with a signal aborted already throws ABORT_ERR and consumes nothing', async () => {
+    const q = await JetStreamQueue.create<number>(qname(), { servers: server!.url, codec: 'json', storage: 'memory' });
+    try {
+      await q.send(1);
+      const ac = new AbortController();
+      ac.abort();
+      const handled: number[] = [];
+      assert.throws(
+        () => q.consume((n) => void handled.push(n), { signal: ac.signal }),
+        (e: any) => e.code === 'ABORT_ERR' && e.name === 'AbortError',
+      );
+      await assert.rejects(q.receive({ signal: ac.signal }), (e: any) => e.code === 'ABORT_ERR');
+      // The message is still there for the next taker, and no handler ran.
+      assert.equal(await q.receive(T), 1);
+      assert.deepEqual(handled, []);
+    } finally {
+      await q.unlink();
+      await q.close();
+    }
+  });
+
   test('creation modes and coded errors', async () => {
     const name = qname();
     await assert.rejects(JetStreamQueue.open(name, { servers: server!.url }), (e: any) => e.code === 'ERR_MULTIPROC_JETSTREAM');
