@@ -16,7 +16,12 @@
  *   Programs that are not multiproc do not ring, so waiters also retry every
  *   `pollInterval` ms (default 100).
  * - Priorities (0..32767) are folded into the kernel's message type:
- *   mtype = type * 32768 + (32767 - priority).
+ *   mtype = type * 32768 + (32767 - priority). Receives of a type probe,
+ *   and receives without one choose between arrival order and a scan by,
+ *   the priorities recorded in the control segment's bitmap (and 0), which
+ *   every sender sets before msgsnd; a program that is not multiproc must
+ *   set it too (the layout is documented for it): finding unrecorded ones
+ *   would cost a pass over the queue per receive.
  * - The creator removes the queue (IPC_RMID) on close; System V removal is
  *   immediate, so other handles then fail with ERR_MULTIPROC_CLOSED.
  *

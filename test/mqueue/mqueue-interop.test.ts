@@ -156,3 +156,61 @@ test('sysv: a C program using msgget(key) sends to and receives from a queue of 
     await q.close();
   }
 });
+
+// msgp KEY SEGMENT TYPE PRIO TEXT: a sender with a priority other than 0,
+// recording it in the queue's control segment first, as documented.
+const msgp = `
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+
+int main(int argc, char **argv) {
+  if (argc < 6) return 64;
+  int id = msgget((key_t)atol(argv[1]), 0);
+  if (id < 0) { perror("msgget"); return 1; }
+  long type = atol(argv[3]);
+  int p = atoi(argv[4]);
+  if (p != 0) {
+    int fd = shm_open(argv[2], O_RDWR, 0);
+    if (fd < 0) { perror("shm_open"); return 1; }
+    uint32_t *bits = mmap(NULL, 64 + 1056 * 4, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (bits == MAP_FAILED) { perror("mmap"); return 1; }
+    bits += 16;                                                              /* byte 64 */
+    __atomic_fetch_or(&bits[32 + p / 32], 1u << (p % 32), __ATOMIC_SEQ_CST);   /* the priority */
+    __atomic_fetch_or(&bits[p / 1024], 1u << (p / 32 % 32), __ATOMIC_SEQ_CST); /* its summary bit */
+  }
+  struct { long mtype; char text[8192]; } m;
+  m.mtype = type * 32768L + (32767 - p);
+  size_t n = strlen(argv[5]);
+  memcpy(m.text, argv[5], n);
+  if (msgsnd(id, &m, n, 0) != 0) { perror("msgsnd"); return 1; }
+  return 0;
+}
+`;
+
+test('sysv: a C program that records its priorities as documented has them honoured by typed receives and by the order of receives', { skip: noCc }, async () => {
+  const exe = compileC(dir, 'msgp', msgp, ['-lrt']);
+  const name = uniqueName('cpr');
+  const q = MessageQueue.create<Uint8Array>(name, { backend: 'sysv', codec: 'raw', pollInterval: 50 });
+  const key = String(MessageQueue.sysvKey(name));
+  const send = (type: number, priority: number, body: string) => run(exe, [key, `/mp.sysvq.${name}`, String(type), String(priority), body]);
+  try {
+    const msg = (m: { data: Uint8Array; type: number; priority: number }): string => `${text(m.data)} ${m.type} ${m.priority}`;
+    // A receive of type 5 waiting for a message of priority 9 (it finds it by polling).
+    const waiting = q.receiveMessage({ type: 5, ...T });
+    await send(5, 9, 'w');
+    assert.equal(msg(await waiting), 'w 5 9');
+    await send(5, 0, 'a');
+    await send(6, 3, 'b');
+    await send(5, 7, 'c');
+    await send(6, 1000, 'd');
+    assert.equal(msg(await q.receiveMessage({ type: 5, ...T })), 'c 5 7');
+    assert.deepEqual([msg(await q.receiveMessage(T)), msg(await q.receiveMessage(T)), msg(await q.receiveMessage(T))], ['d 6 1000', 'b 6 3', 'a 5 0']);
+  } finally {
+    await q.close();
+  }
+});
