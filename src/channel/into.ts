@@ -12,19 +12,24 @@ export function intoArgs(target: unknown, offset: unknown): { into: Uint8Array; 
   }
   // A detached view reads as empty; only a write would throw, after the
   // message was taken (a zero-length one would be lost).
-  if (target.byteLength === 0 && isDetached(target)) {
+  if (isDetached(target)) {
     throw typeError('ERR_INVALID_ARG_VALUE', 'The "target" argument is detached: its ArrayBuffer was transferred');
   }
   const into = target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
   return { into, at: offset === undefined ? 0 : validateInteger(offset, 'offset', 0, into.length) };
 }
 
-const EMPTY = new Uint8Array(0);
-
-/** Whether an empty view's buffer is detached (no `ArrayBuffer.prototype.detached` before Node 22): writing nothing into it throws then. */
-function isDetached(view: ArrayBufferView): boolean {
+/**
+ * True when `view` is over a detached (transferred) ArrayBuffer, which reads
+ * as empty: a check for arguments, cheap unless the view is empty. @internal
+ */
+export function isDetached(view: ArrayBufferView): boolean {
+  if (view.byteLength !== 0) return false;
+  const b = view.buffer as ArrayBuffer & { detached?: boolean };
+  if (typeof b.detached === 'boolean') return b.detached;
+  // Without ArrayBuffer.prototype.detached (Node 20): slicing a detached buffer throws.
   try {
-    new Uint8Array(view.buffer, view.byteOffset, 0).set(EMPTY);
+    b.slice(0, 0);
     return false;
   } catch {
     return true;

@@ -12,9 +12,9 @@
  * fired by the caller's signal or by close/destroy, so backends only ever
  * see one signal.
  */
-import { BaseChannel, makeWait, selectFrame, validateMaxMessageSize, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
-import type { BytesReceiver, Channel, ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveOptions, SendOptions } from '../channel/channel.js';
-import { intoArgs, tooSmall } from '../channel/into.js';
+import { BaseChannel, checkAborted, makeWait, selectFrame, validateMaxMessageSize, type ChannelOptions, type TypeSelector, type Wait } from '../channel/base-channel.js';
+import type { BytesReceiver, Channel, ChannelStats, ChannelTraits, ReceiveIntoOptions } from '../channel/channel.js';
+import { intoArgs, isDetached, tooSmall } from '../channel/into.js';
 import { resolveCodec } from '../channel/codec.js';
 import type { Frame } from '../channel/framing.js';
 import { native } from '../binding/native.js';
@@ -89,32 +89,6 @@ const backends: readonly MessageQueueBackend[] = ['posix', 'sysv', 'shm'];
 /** What a waiting receive returns when it was woken to look at the held message (see #offerHeld). */
 const RECHECK: unique symbol = Symbol('recheck');
 
-/** `options.timeout` when it is a valid finite number of ms (else the base class validates it). */
-function finiteTimeout(options: unknown): number | undefined {
-  if (options === null || typeof options !== 'object') return undefined;
-  const t = (options as { timeout?: unknown }).timeout;
-  return typeof t === 'number' && t >= 0 && t !== Infinity ? t : undefined;
-}
-
-/** True when `bytes` is a view of a detached (transferred) ArrayBuffer, which reads as empty. */
-function isDetached(bytes: Uint8Array): boolean {
-  if (bytes.byteLength !== 0) return false;
-  const b = bytes.buffer as ArrayBuffer & { detached?: boolean };
-  if (typeof b.detached === 'boolean') return b.detached;
-  // Without ArrayBuffer.prototype.detached (Node 20): slicing a detached buffer throws.
-  try {
-    b.slice(0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-/** Throws ABORT_ERR when the wait's signal is aborted already. */
-function checkAborted(wait: Wait): void {
-  if (wait.signal?.aborted) throw new AbortError(undefined, { cause: wait.signal.reason });
-}
-
 /** A waiting operation of this handle. */
 interface Pending {
   running: Promise<unknown>;
@@ -178,8 +152,6 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
   /** Waiting operations in arrival order, each aborted by close/destroy through its controller. */
   readonly #waiting = new Map<AbortController, Pending>();
   #closeError: Error | undefined;
-  /** The caller's deadline for the send or receive being started (see #firstTry). */
-  #deadline: { deadline: number; timeout: number } | undefined;
 
   private constructor(backend: Backend, codec: import('../channel/codec.js').Codec<T>) {
     super({ traits: traitsOf(backend.kind), codec, maxMessageSize: backend.maxMessageSize, label: backend.label, canSend: true, canReceive: true });
@@ -371,54 +343,8 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
     return this.#backend.trySend(frame);
   }
 
-  /**
-   * Sends, waiting for room at most `options.timeout` ms, which count only
-   * after a first attempt: with `timeout: 0` the message goes in if there is
-   * room now, else ERR_MULTIPROC_TIMEOUT. Otherwise as for every Channel.
-   */
-  override send(message: T, options?: SendOptions): Promise<void> {
-    const timeout = finiteTimeout(options);
-    if (timeout === undefined) return super.send(message, options);
-    return this.#firstTry(timeout, () => super.send(message, { ...options, timeout: undefined }));
-  }
-
-  /**
-   * Receives, waiting at most `options.timeout` ms, which count only after a
-   * first attempt: with `timeout: 0` a message the queue holds now is
-   * returned, else ERR_MULTIPROC_TIMEOUT. Otherwise as for every Channel.
-   */
-  override receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
-    const timeout = finiteTimeout(options);
-    if (timeout === undefined) return super.receiveMessage(options);
-    return this.#firstTry(timeout, () => super.receiveMessage({ ...options, timeout: undefined }));
-  }
-
-  /**
-   * Runs `call` (the base class's send or receive, without a timeout, so that
-   * its up-front check of the deadline passes) with the caller's deadline set
-   * aside for the _send or _receive it makes before it returns: the deadline
-   * then bounds the wait after the first attempt, as the backends apply it.
-   */
-  #firstTry<R>(timeout: number, call: () => Promise<R>): Promise<R> {
-    this.#deadline = { deadline: performance.now() + timeout, timeout };
-    try {
-      return call();
-    } finally {
-      this.#deadline = undefined;
-    }
-  }
-
-  /** `wait` with the deadline #firstTry set aside, if any. */
-  #withDeadline(wait: Wait): Wait {
-    const d = this.#deadline;
-    if (d === undefined) return wait;
-    this.#deadline = undefined;
-    return { ...wait, deadline: d.deadline, timeout: d.timeout };
-  }
-
   /** @internal */
-  protected async _send(frame: Frame, given: Wait): Promise<void> {
-    const wait = this.#withDeadline(given);
+  protected async _send(frame: Frame, wait: Wait): Promise<void> {
     this.#checkFrame(frame);
     if (this.#closeError !== undefined) throw this.#closeError;
     if (this.#backend.trySend(frame)) return;
@@ -432,8 +358,7 @@ export class MessageQueue<T = unknown> extends BaseChannel<T> implements Channel
   }
 
   /** @internal */
-  protected async _receive(selector: TypeSelector, given: Wait): Promise<Frame> {
-    const wait = this.#withDeadline(given);
+  protected async _receive(selector: TypeSelector, wait: Wait): Promise<Frame> {
     for (;;) {
       if (this.#closeError !== undefined) throw this.#closeError;
       const f = this.#takeHeld(selector) ?? this.#backend.tryReceive(selector);
