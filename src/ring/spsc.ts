@@ -77,6 +77,11 @@ export class SpscEngine extends RingEngine {
   #length = 0;
   #lostSeen = 0;
   #unpublished = 0;
+  // Messages and bytes taken since the head was last published: counted in
+  // the shared totals together with it, so that a successor that gets them
+  // again (the head did not pass them) does not find them counted already.
+  #unpublishedCount = 0;
+  #unpublishedBytes = 0;
   // Records copied out ahead (copyPayload): positions [stagePos, stagePos + stageLength) at stageOffset of stageBuffer.
   #stageBuffer: ArrayBuffer | undefined;
   #stagePos = 0;
@@ -105,6 +110,8 @@ export class SpscEngine extends RingEngine {
     this.#tailSeen = Atomics.load(this.i32, P_TAIL);
     this.#span = 0;
     this.#unpublished = 0;
+    this.#unpublishedCount = 0;
+    this.#unpublishedBytes = 0;
     this.#stageBuffer = undefined;
     this.#lostSeen = Atomics.load(this.i32, P_LOST);
   }
@@ -231,6 +238,12 @@ export class SpscEngine extends RingEngine {
   #publish(): void {
     const i32 = this.i32;
     this.#unpublished = 0;
+    if (this.#unpublishedCount !== 0) {
+      i32[C_RECEIVED] = (i32[C_RECEIVED]! + this.#unpublishedCount) | 0;
+      i32[C_RECEIVED_BYTES] = (i32[C_RECEIVED_BYTES]! + this.#unpublishedBytes) | 0;
+      this.#unpublishedCount = 0;
+      this.#unpublishedBytes = 0;
+    }
     const head = this.#head;
     Atomics.store(i32, C_HEAD, head);
     if (Atomics.load(i32, W_WAITING) !== 0 && (head === this.#tailSeen || ((this.#tailSeen - head) >>> 0) <= this.#wakeBelow)) this.wakeSenders();
@@ -241,8 +254,8 @@ export class SpscEngine extends RingEngine {
     const span = this.#span;
     this.#head = (this.#head + span) | 0;
     this.#span = 0;
-    i32[C_RECEIVED] = (i32[C_RECEIVED]! + 1) | 0;
-    i32[C_RECEIVED_BYTES] = (i32[C_RECEIVED_BYTES]! + this.#length) | 0;
+    this.#unpublishedCount++;
+    this.#unpublishedBytes += this.#length;
     if (i32[C_LAST_PID] !== pid) i32[C_LAST_PID] = pid;
     this.#unpublished += span;
     if (this.#unpublished >= this.#publishEvery) this.#publish();
@@ -297,11 +310,15 @@ export class SpscEngine extends RingEngine {
 
   queued(): { messages: number; bytes: number } {
     const i32 = this.i32;
-    // The totals are counted after the tail and head move, so a receiver's
-    // count may be ahead of the sender's for a moment: never below zero.
+    // This handle's receiver knows what it took since it last published.
+    const mine = this.receiver >= 0;
+    const taken = mine ? this.#unpublishedCount : 0;
+    const takenBytes = mine ? this.#unpublishedBytes : 0;
+    // The sender counts a message after moving the tail, so the receiver's
+    // count may be ahead for a moment: never below zero.
     return {
-      messages: Math.max(0, (Atomics.load(i32, P_SENT) - Atomics.load(i32, C_RECEIVED)) | 0),
-      bytes: Math.max(0, (Atomics.load(i32, P_SENT_BYTES) - Atomics.load(i32, C_RECEIVED_BYTES)) | 0),
+      messages: Math.max(0, (Atomics.load(i32, P_SENT) - Atomics.load(i32, C_RECEIVED) - taken) | 0),
+      bytes: Math.max(0, (Atomics.load(i32, P_SENT_BYTES) - Atomics.load(i32, C_RECEIVED_BYTES) - takenBytes) | 0),
     };
   }
 }

@@ -162,3 +162,32 @@ test('spsc: a receiver killed while holding a message view: the next receiver ge
     await ring.close();
   }
 });
+
+test('spsc: after a receiver killed with messages it took but had not passed, the queue depth stays right', { timeout: 60000 }, async () => {
+  const name = uniqueName('ring-depth');
+  const tx = ShmRing.create<number>(name, { codec: 'json', role: 'sender' });
+  try {
+    for (let i = 0; i < 20; i++) assert.ok(tx.trySend(i));
+    const child = new Child(`
+      import { ShmRing } from 'multiproc';
+      const rx = ShmRing.open(process.argv[1], { codec: 'json', role: 'receiver' });
+      for (let i = 0; i < 10; i++) rx.tryReceive();
+      console.log('took 10');
+      setInterval(() => {}, 1000);
+    `, { args: [name] });
+    await child.waitFor('took 10');
+    child.kill('SIGKILL');
+    await child.exited;
+    // The head had not passed them: the next receiver gets all 20 again.
+    const rx = ShmRing.open<number>(name, { codec: 'json', role: 'receiver' });
+    const got: number[] = [];
+    for (let m; (m = rx.tryReceive()) !== undefined; ) got.push(m);
+    assert.equal(got.length, 20);
+    for (let i = 20; i < 25; i++) assert.ok(tx.trySend(i));
+    assert.equal(rx.stats().messagesQueued, 5);
+    assert.equal(tx.stats().messagesQueued, 5);
+    await rx.close();
+  } finally {
+    await tx.close();
+  }
+});
