@@ -62,6 +62,25 @@ export function normalizeShmName(name: unknown): string {
   return n.startsWith('/') ? n : `/${n}`;
 }
 
+/** How long an open waits for a segment's creator to size it (ms). */
+const SIZED_WAIT_MS = 250;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * The size of the segment open at `fd`. A creator makes a segment in two
+ * steps (shm_open, then ftruncate): one opened in between has 0 bytes for a
+ * moment. Wait for the size, in short sleeps, for at most SIZED_WAIT_MS.
+ */
+function sizedSize(fd: number): number {
+  let size = fstatSync(fd).size;
+  const deadline = performance.now() + SIZED_WAIT_MS;
+  for (let sleep = 0.05; size === 0 && performance.now() < deadline; sleep = Math.min(sleep * 2, 10)) {
+    Atomics.wait(pause, 0, 0, sleep);
+    size = fstatSync(fd).size;
+  }
+  return size;
+}
+
 /**
  * A named POSIX shared-memory segment, mapped into this process.
  *
@@ -121,13 +140,19 @@ export class SharedMemory {
       }
     }
     let fd: number;
-    try {
-      fd = native.shmOpen(shmName, native.O_RDWR | native.O_CREAT | native.O_EXCL, mode);
-    } catch (err) {
-      if (creation === 'openOrCreate' && (err as { code?: string }).code === 'EEXIST') {
-        return SharedMemory.#openExisting(shmName, size, false);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        fd = native.shmOpen(shmName, native.O_RDWR | native.O_CREAT | native.O_EXCL, mode);
+        break;
+      } catch (err) {
+        if (creation !== 'openOrCreate' || (err as { code?: string }).code !== 'EEXIST') throw systemError(err, 'shared memory', shmName);
       }
-      throw systemError(err, 'shared memory', shmName);
+      try {
+        return SharedMemory.#openExisting(shmName, size, false);
+      } catch (err) {
+        // Removed between our create and our open: create it after all.
+        if ((err as { code?: string }).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
     }
     try {
       ftruncateSync(fd, size);
@@ -172,14 +197,14 @@ export class SharedMemory {
     }
     let ok = false;
     try {
-      const actual = fstatSync(fd).size;
+      const actual = sizedSize(fd);
       if (size !== undefined && actual !== size) {
         throw new SizeMismatchError(
           `shared memory '${shmName}' has ${actual} bytes, not the ${size} required: open it without a size, or recreate it with creation 'purgeAndCreate'`,
         );
       }
       if (actual === 0) {
-        throw new SizeMismatchError(`shared memory '${shmName}' is empty (0 bytes): its creator has not sized it yet`);
+        throw new SizeMismatchError(`shared memory '${shmName}' is empty (0 bytes): its creator has not sized it (within ${SIZED_WAIT_MS} ms)`);
       }
       // A read-only segment is mapped copy-on-write: a stray write from
       // JavaScript then changes this process's copy instead of faulting.

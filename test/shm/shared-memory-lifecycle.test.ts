@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
 import { SharedMemory, ClosedError, SizeMismatchError } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
@@ -74,6 +76,56 @@ test('creation modes: create, open, openOrCreate, purgeAndCreate', () => {
   const e = SharedMemory.create(name, 4096, { creation: 'openOrCreate' });
   assert.equal(e.owner, true, 'openOrCreate creates when missing, and then owns');
   e.close();
+  assert.equal(existsSync(`/dev/shm/${name}`), false);
+});
+
+test('an open that finds a segment its creator has not sized yet waits for the size', async () => {
+  const name = uniqueName('unsized');
+  const path = `/dev/shm/${name}`;
+  // The state between a creator's shm_open and its ftruncate: an empty segment.
+  writeFileSync(path, '', { mode: 0o600 });
+  const go = new Int32Array(new SharedArrayBuffer(4));
+  // The "creator": another thread, which sizes it 20 ms after this one starts opening.
+  const creator = new Worker(
+    `const { workerData: { go, path } } = require('node:worker_threads');
+     require('node:worker_threads').parentPort.postMessage('ready');
+     Atomics.wait(go, 0, 0, 20000);
+     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+     require('node:fs').truncateSync(path, 8192);`,
+    { eval: true, workerData: { go, path } },
+  );
+  try {
+    await once(creator, 'message');
+    Atomics.store(go, 0, 1);
+    Atomics.notify(go, 0);
+    const shm = SharedMemory.open(name);
+    assert.equal(shm.size, 8192);
+    shm.close();
+  } finally {
+    await once(creator, 'exit');
+    rmSync(path, { force: true });
+  }
+});
+
+test('openOrCreate from two processes at once: each round creates or opens, never fails', { timeout: 60000 }, async () => {
+  const name = uniqueName('race');
+  const round = `
+    import { SharedMemory } from 'multiproc';
+    const errors = {};
+    for (let i = 0; i < 500; i++) {
+      try {
+        SharedMemory.create(process.argv[1], 4096, { creation: 'openOrCreate' }).close();
+      } catch (e) {
+        errors[e.code] = (errors[e.code] ?? 0) + 1;
+      }
+    }
+    console.log(JSON.stringify(errors));
+  `;
+  const [a, b] = await Promise.all([runChild(round, { args: [name] }), runChild(round, { args: [name] })]);
+  for (const r of [a, b]) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {});
+  }
   assert.equal(existsSync(`/dev/shm/${name}`), false);
 });
 
