@@ -50,6 +50,8 @@ namespace {
 
 constexpr uint32_t kMagic = 0x3151504d;  // 'M' 'P' 'Q' '1' as a little-endian u32
 constexpr size_t kHeader = 8;
+// HARD_MSGSIZEMAX of Linux: mq_msgsize can never be larger.
+constexpr uint32_t kHardMsgSizeMax = 16u << 20;
 
 // mq_receive needs room for the queue's largest message and mq_send needs
 // header and payload in one piece: one scratch buffer per thread serves both.
@@ -171,6 +173,9 @@ void Receive(const FunctionCallbackInfo<Value>& args) {
   if (!GetDescriptor(args, 0, &q) || !GetUint32(args, 1, &msgsize)) return;
   int32_t* out = GetOut(args, 2, 3);
   if (out == nullptr) return;
+  // No queue takes messages above the kernel's hard limit (16 MiB): refuse
+  // before allocating a buffer of whatever size was asked.
+  if (msgsize > kHardMsgSizeMax + kHeader) return ThrowRangeError(isolate, "msgsize is above the kernel's limit for message queues");
   size_t room = std::max<size_t>(msgsize, kHeader);
   if (scratch.size() < room) scratch.resize(room);
   unsigned prio = 0;

@@ -237,7 +237,9 @@ void Receive(const FunctionCallbackInfo<Value>& args) {
   }
   double* out = GetOutF64(args, 5, 3);
   if (out == nullptr) return;
-  Reserve(std::max<size_t>(bufsize, 8192));
+  // Larger messages are received by growing the buffer on E2BIG (up to
+  // kMaxBuffer): never allocate whatever size was asked up front.
+  Reserve(std::min<size_t>(std::max<size_t>(bufsize, 8192), kMaxBuffer));
   Bitmap bm = {ref.ptr, ref.ptr + kSummaryWords};
   ssize_t n = -ENOMSG;
   if (selector < 0) {

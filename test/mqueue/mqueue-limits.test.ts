@@ -79,6 +79,19 @@ test('posix: running out of RLIMIT_MSGQUEUE fails with EMFILE naming the limit',
   assert.match(r.message, /ulimit -q/);
 });
 
+test('the native receives never allocate the size they are asked for up front: 4 GiB is refused or capped, in a process limited to 3 GiB', async () => {
+  const native = libraryUrl.replace(/index\.js$/, 'binding/native.js');
+  const source = `
+    import { native } from '${native}';
+    const out = {};
+    try { native.mqReceive(0, 0xffffffff, new Int32Array(3)); out.mq = 'returned'; } catch (e) { out.mq = e.name; }
+    try { native.msgReceive(-1, 0, 0xffffffff, new SharedArrayBuffer(native.MSG_BITMAP_BYTES), 0, new Float64Array(3)); out.msg = 'returned'; } catch (e) { out.msg = e.code ?? e.name; }
+    console.log(JSON.stringify(out));`;
+  // Without the caps the addon zero-fills 4 GiB: the allocation fails and the process aborts.
+  const { stdout } = await promisify(execFile)('bash', ['-c', 'ulimit -v 3000000 && exec "$0" --input-type=module -e "$1"', process.execPath, source]);
+  assert.deepEqual(JSON.parse(stdout), { mq: 'RangeError', msg: 'EINVAL' });
+});
+
 test('sysv: maxMessageSize above kernel.msgmax is refused up front, naming the limit', (t) => {
   const max = limits.sysv.msgmax;
   if (max === null) return t.skip('/proc/sys/kernel/msgmax is not readable');
