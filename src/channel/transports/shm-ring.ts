@@ -29,6 +29,7 @@
  */
 import { native } from '../../binding/native.js';
 import {
+  AbortError,
   ClosedError,
   IncompatibleError,
   MessageTooLargeError,
@@ -681,7 +682,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
 
   #driveOptions(timeout: unknown, signal: unknown, what: string): DriveOptions {
     const t = validateTimeout(timeout);
-    return { timeout: t, signal: validateSignal(signal), what, deadline: t === Infinity ? Infinity : performance.now() + t };
+    const s = validateSignal(signal);
+    // An aborted signal fails the call before anything, even one that could complete at once.
+    if (s?.aborted === true) throw new AbortError(undefined, { cause: s.reason });
+    return { timeout: t, signal: s, what, deadline: t === Infinity ? Infinity : performance.now() + t };
   }
 
   /**
@@ -960,7 +964,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     const cached = this.#parsed;
     if (cached !== undefined && cached.options === options && cached.keys === keys) {
       const o = options as ReceiveOptions;
-      if (o.type === cached.type && o.signal === cached.signal && o.timeout === undefined) return cached.result;
+      if (o.type === cached.type && o.signal === cached.signal && o.timeout === undefined) {
+        const signal = cached.result.drive.signal;
+        if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason });
+        return cached.result;
+      }
     }
     const opts = validateOptions<ReceiveOptions>(options, 'options', keys);
     const selector = opts.type === undefined ? 0 : validateInteger(opts.type, 'options.type', -(2 ** 31 - 1), 2 ** 31 - 1);
