@@ -111,3 +111,39 @@ test('spinUs: a receiver whose peer went idle stops spinning, lets its event loo
   // A few quick messages first, so the receiver is spinning when the sender stops.
   await assertIdleReceiverSleeps(`{ role: 'receiver', spinUs: 1000 }`, `for (let i = 0; i < 100; i++) { tx.trySend(i); await ring.receive({ timeout: 5000 }); }`);
 });
+
+test('spinUs: a typed receive that finds only records of another type spins once, then lets its event loop run', { timeout: 30000 }, async () => {
+  // A sender in microtasks puts a type-1 record in whenever the receiver has
+  // taken the last one out of the ring, and stops after 100 microtasks
+  // without that. So every spin finds a record, but none this receive takes.
+  // A receive that spins again right away (through microtasks) keeps the
+  // sender going to its limit before the event loop gets a turn.
+  const name = uniqueName('ring-spin-starve');
+  const rx = ShmRing.create<number | string>(name, { codec: 'json', capacity: 1 << 20, role: 'receiver', spinUs: 1000 });
+  const tx = ShmRing.open<number | string>(name, { codec: 'json', role: 'sender' });
+  try {
+    const limit = 1000;
+    let sent = 0;
+    let idle = 0;
+    let turned = false;
+    const pump = (): void => {
+      if (turned || sent >= limit) return;
+      if (tx.stats().messagesQueued === 0 && tx.trySend(sent, { type: 1 })) {
+        sent++;
+        idle = 0;
+      } else if (++idle > 100) return;
+      queueMicrotask(pump);
+    };
+    const got = rx.receive({ type: 2, timeout: 20000 });
+    queueMicrotask(pump);
+    setImmediate(() => {
+      turned = true;
+      tx.trySend('two', { type: 2 });
+    });
+    assert.equal(await got, 'two');
+    assert.ok(sent <= 10, `${sent} records of type 1 were taken before the event loop got a turn`);
+  } finally {
+    await tx.close();
+    await rx.close();
+  }
+});

@@ -658,6 +658,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       await this.#awaitRoom(payload.length, drive);
       this.#checkSend();
       if (this.#write(payload, type, priority)) return;
+      // Another sender took the room: the next wait does not spin (the loop gets a turn).
+      this.#sendPoll.hot = false;
     }
   }
 
@@ -754,9 +756,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     const opts = validateOptions<{ timeout: number; signal: AbortSignal }>(options, 'options', ['timeout', 'signal']);
     const drive = this.#driveOptions(opts.timeout, opts.signal, `room in ${this.#label}`);
     this.#checkSend();
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const view = this.#lend(n);
       if (view !== undefined) return view;
+      if (waited) this.#sendPoll.hot = false;
       await this.#awaitRoom(n, drive);
       this.#checkSend();
     }
@@ -1043,6 +1046,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       this.#checkReceive();
       const r = this.#take(selector);
       if (r !== NONE) return r;
+      // Records came that this call cannot take: at most one spin per wait, so the loop gets its turns.
+      this.#receivePoll.hot = false;
       this.#checkEnd(selector);
     }
   }
@@ -1061,6 +1066,9 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
           this.#checkReceive();
           const r = hit ? this.#take(selector) : NONE;
           if (r !== NONE) return resolve(r);
+          // A hit that gave this call nothing (records of another type): the
+          // next wait goes through an event-loop turn, not another spin.
+          this.#receivePoll.hot = false;
           this.#checkEnd(selector);
           resolve(this.#receiveSlow(selector, drive));
         } catch (err) {
@@ -1264,9 +1272,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
 
   /** Calls `take` (FIFO, no selection) until it returns something, waiting for data in between. */
   async #waitToTake<R>(take: () => R | undefined, drive: DriveOptions): Promise<R> {
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const r = take();
       if (r !== undefined) return r;
+      // A wait that gave this call nothing: at most one spin per wait, so the loop gets its turns.
+      if (waited) this.#receivePoll.hot = false;
       this.#checkEnd(0);
       await this.#awaitData(drive);
       this.#checkReceive();
