@@ -3,11 +3,16 @@
 // cannot take keep arriving, concurrent waits on one handle, names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
 import { ShmRing } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
+import { libraryUrl } from '../helpers/child.js';
 
 leakGuard();
+
+const code = (c: string) => (e: { code?: string }) => e.code === c;
 
 for (const mode of ['spsc', 'mpmc'] as const) {
   test(`${mode}: a signal aborted already fails every wait with ABORT_ERR and nothing is sent or taken`, { timeout: 30000 }, async () => {
@@ -47,3 +52,94 @@ for (const mode of ['spsc', 'mpmc'] as const) {
     }
   });
 }
+
+/**
+ * Sends a type-1 message on `tx` once per event-loop turn until stopped; a
+ * guard stops it after `guardMs` and sends one of type 2, so a wait that
+ * ignores its deadline ends (with the wrong outcome) instead of hanging.
+ */
+function typeOneStream(tx: ShmRing<unknown>, guardMs: number, burstMs = 0): { stop(): void; sent(): number } {
+  let on = true;
+  let n = 0;
+  const pump = (): void => {
+    if (!on) return;
+    // With burstMs, one message every few microseconds for that long per turn (for a receiver in another thread).
+    const end = performance.now() + burstMs;
+    do if (tx.trySend(n, { type: 1 })) n++;
+    while (performance.now() < end);
+    setImmediate(pump);
+  };
+  setImmediate(pump);
+  const guard = setTimeout(() => {
+    on = false;
+    tx.trySend('late', { type: 2 });
+  }, guardMs);
+  return {
+    stop: () => {
+      on = false;
+      clearTimeout(guard);
+    },
+    sent: () => n,
+  };
+}
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: a typed receive ends at its timeout, or on abort, while messages of another type keep coming`, { timeout: 30000 }, async () => {
+    const name = uniqueName('ring-type-timeout');
+    const rx = ShmRing.create<unknown>(name, { mode, codec: 'json', capacity: 1 << 20, role: 'receiver' });
+    const tx = ShmRing.open<unknown>(name, { codec: 'json', role: 'sender' });
+    try {
+      let stream = typeOneStream(tx, 5000);
+      await assert.rejects(rx.receive({ type: 2, timeout: 100 }), code('ERR_MULTIPROC_TIMEOUT'));
+      assert.ok(stream.sent() > 0);
+      const ctl = new AbortController();
+      setTimeout(() => ctl.abort(), 100);
+      await assert.rejects(rx.receiveMessage({ type: 2, signal: ctl.signal }), code('ABORT_ERR'));
+      stream.stop();
+      // A spinning handle too.
+      const spinner = ShmRing.open<unknown>(name, { codec: 'json', spinUs: 200 });
+      try {
+        await rx.close();
+        stream = typeOneStream(tx, 5000);
+        await assert.rejects(spinner.receive({ type: 2, timeout: 100 }), code('ERR_MULTIPROC_TIMEOUT'));
+        stream.stop();
+      } finally {
+        await spinner.close();
+      }
+    } finally {
+      await tx.close();
+      await rx.close();
+    }
+  });
+}
+
+test('receiveSync by type in a worker thread ends at its timeout while messages of another type keep coming', { timeout: 30000 }, async () => {
+  const name = uniqueName('ring-type-timeout-sync');
+  const tx = ShmRing.create<unknown>(name, { codec: 'json', capacity: 1 << 20, role: 'sender' });
+  try {
+    const w = new Worker(
+      `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(libraryUrl)}).then(({ ShmRing }) => {
+        const rx = ShmRing.open(workerData, { codec: 'json', role: 'receiver' });
+        parentPort.postMessage('ready');
+        let r;
+        try { r = rx.receiveSync({ type: 2, timeout: 200 }); } catch (e) { r = e.code; }
+        rx.close();
+        parentPort.postMessage(r);
+      });
+      `,
+      { eval: true, workerData: name },
+    );
+    const messages = once(w, 'message');
+    await messages;
+    const result = once(w, 'message');
+    const stream = typeOneStream(tx, 5000, 2);
+    const [r] = await result;
+    stream.stop();
+    await w.terminate();
+    assert.equal(r, 'ERR_MULTIPROC_TIMEOUT');
+  } finally {
+    await tx.close();
+  }
+});

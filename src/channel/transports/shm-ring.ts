@@ -47,7 +47,7 @@ import {
 import { SharedMemory, type CreationMode } from '../../shm/shared-memory.js';
 import { bellToken } from '../../sync/bell.js';
 import { PendingWaits } from '../../sync/pending-waits.js';
-import { driveSync, type DriveOptions, type WaitLoop } from '../../sync/wait.js';
+import { driveSync, timeoutError, type DriveOptions, type WaitLoop } from '../../sync/wait.js';
 import { RingEngine } from '../../ring/engine.js';
 import { intoArgs, tooSmall } from '../into.js';
 import { DOUBLE_FIELD } from '../stamp.js';
@@ -660,6 +660,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       if (this.#write(payload, type, priority)) return;
       // Another sender took the room: the next wait does not spin (the loop gets a turn).
       this.#sendPoll.hot = false;
+      this.#checkDrive(drive);
     }
   }
 
@@ -672,15 +673,30 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     const drive = this.#driveOptions(o.opts.timeout, undefined, `room in ${this.#label}`);
     this.#checkSend();
     const payload = this.#encode(message);
-    while (!this.#write(payload, o.type, o.priority)) {
+    if (this.#write(payload, o.type, o.priority)) return;
+    for (;;) {
       driveSync(this.#buffer, this.#roomLoop(payload.length, true), drive);
       this.#checkSend();
+      if (this.#write(payload, o.type, o.priority)) return;
+      this.#checkDrive(drive);
     }
   }
 
   // The options of waits without a timeout or signal: nothing in them depends on the call.
   readonly #dataDrive: DriveOptions;
   readonly #roomDrive: DriveOptions;
+
+  /**
+   * After a wait that gave this call nothing (records of another type, room
+   * another sender took): the wait itself may have returned at once, so the
+   * deadline and the signal are checked here too.
+   */
+  #checkDrive(drive: DriveOptions | undefined): void {
+    if (drive === undefined) return;
+    const signal = drive.signal;
+    if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason });
+    if (performance.now() >= (drive.deadline ?? Infinity)) throw timeoutError(drive);
+  }
 
   #driveOptions(timeout: unknown, signal: unknown, what: string): DriveOptions {
     const t = validateTimeout(timeout);
@@ -759,7 +775,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     for (let waited = false; ; waited = true) {
       const view = this.#lend(n);
       if (view !== undefined) return view;
-      if (waited) this.#sendPoll.hot = false;
+      if (waited) {
+        this.#sendPoll.hot = false;
+        this.#checkDrive(drive);
+      }
       await this.#awaitRoom(n, drive);
       this.#checkSend();
     }
@@ -771,9 +790,10 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     const opts = validateOptions<ShmRingSyncOptions>(options, 'options', ['timeout']);
     const drive = this.#driveOptions(opts.timeout, undefined, `room in ${this.#label}`);
     this.#checkSend();
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const view = this.#lend(n);
       if (view !== undefined) return view;
+      if (waited) this.#checkDrive(drive);
       driveSync(this.#buffer, this.#roomLoop(n, true), drive);
       this.#checkSend();
     }
@@ -1049,6 +1069,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       // Records came that this call cannot take: at most one spin per wait, so the loop gets its turns.
       this.#receivePoll.hot = false;
       this.#checkEnd(selector);
+      this.#checkDrive(drive);
     }
   }
 
@@ -1186,10 +1207,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   receiveSync(options?: Omit<ReceiveOptions, 'signal'>): T {
     const { selector, drive } = this.#receiveOptions(options, ['type', 'timeout']);
     this.#checkReceive();
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const r = this.#take(selector);
       if (r !== NONE) return r;
       this.#checkEnd(selector);
+      if (waited) this.#checkDrive(drive);
       driveSync(this.#buffer, this.#dataLoop(true), drive);
       this.#checkReceive();
     }
@@ -1276,8 +1298,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       const r = take();
       if (r !== undefined) return r;
       // A wait that gave this call nothing: at most one spin per wait, so the loop gets its turns.
-      if (waited) this.#receivePoll.hot = false;
       this.#checkEnd(0);
+      if (waited) {
+        this.#receivePoll.hot = false;
+        this.#checkDrive(drive);
+      }
       await this.#awaitData(drive);
       this.#checkReceive();
     }
@@ -1285,10 +1310,11 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
 
   /** As #waitToTake, blocking this thread. */
   #waitToTakeSync<R>(take: () => R | undefined, drive: DriveOptions): R {
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const r = take();
       if (r !== undefined) return r;
       this.#checkEnd(0);
+      if (waited) this.#checkDrive(drive);
       driveSync(this.#buffer, this.#dataLoop(true), drive);
       this.#checkReceive();
     }
