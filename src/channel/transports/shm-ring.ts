@@ -190,6 +190,12 @@ const POLL_PROBE_EVERY = 8;
 /** Microtask hops an async spin (options.spinUs) waits for, so the code that reacts to the last message runs first. */
 const SPIN_AFTER_HOPS = 4;
 const RESOLVED = Promise.resolve();
+/**
+ * Most messages a handle's inbox takes from the ring (besides at most
+ * `capacity` bytes): beyond, records stay in the ring, so it fills and
+ * senders wait, and choosing in the inbox stays cheap.
+ */
+const INBOX_MAX_FRAMES = 1024;
 /** A poll turn longer than this (ms) ends the polling. */
 const POLL_TURN_MAX_MS = 0.5;
 
@@ -292,6 +298,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   #closed = false;
   #closing: Promise<void> | undefined;
   #inbox: Frame[] = [];
+  /** Payload bytes in #inbox. */
+  #inboxBytes = 0;
   #pendingError: Error | undefined;
   #priorityFlagged = false;
   #reservation = -1;
@@ -301,7 +309,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   #sendSpin = 0.02;
   /** Async waits' spin budget in ms (options.spinUs); 0: none. */
   #asyncSpin = DOUBLE_FIELD;
-  readonly #ready = (): boolean => this.#engine.ready() || this.#closed;
+  /** A record this handle may take is ready (one beyond a full inbox is not: #drain leaves it in the ring). */
+  readonly #ready = (): boolean => (this.#engine.ready() && (!this.#inboxFull() || this.#engine.sendersClosed())) || this.#closed;
   // The last message taken, for receiveMessage without an allocation in receive.
   #type = 0;
   #priority = 0;
@@ -882,6 +891,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       }
       if (selector !== 0 && type !== selector) {
         this.#inbox.push({ payload: this.#u8.slice(o + RECORD_HEADER, o + RECORD_HEADER + length), type, priority });
+        this.#inboxBytes += length;
         engine.release();
         return this.#takeFromInbox(selector);
       }
@@ -903,16 +913,31 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     const i = selectFrame(this.#inbox, selector);
     if (i < 0) return this.#nothing();
     const frame = i === 0 ? this.#inbox.shift()! : this.#inbox.splice(i, 1)[0]!;
+    this.#inboxBytes -= frame.payload.length;
     const data = this.#codec === (codecs.raw as unknown as Codec<T>) ? (frame.payload as unknown as T) : this.#codec.decode(frame.payload);
     this.#received(frame.payload.length, frame.type, frame.priority);
     return data;
   }
 
-  /** Moves every ready record into the inbox (copies). Stops at a lost message, which is reported after the inbox. */
+  /** True when #drain moves no more records into the inbox while senders are attached. */
+  #inboxFull(): boolean {
+    return this.#inboxBytes >= this.#geometry.capacity || this.#inbox.length >= INBOX_MAX_FRAMES;
+  }
+
+  /**
+   * Moves ready records into the inbox (copies), until it holds `capacity`
+   * bytes or INBOX_MAX_FRAMES messages: the rest stay in the ring, which then
+   * fills so that senders wait (back-pressure). Once every sender closed,
+   * nothing more can come and all of them are moved. Stops at a lost
+   * message, which is reported after the inbox.
+   */
   #drain(): void {
     const engine = this.#engine;
     const i32 = this.#i32;
-    for (let o = engine.claim(); o >= 0; o = engine.claim()) {
+    for (;;) {
+      if (this.#inboxFull() && !engine.sendersClosed()) return;
+      const o = engine.claim();
+      if (o < 0) return;
       const x = o >> 2;
       const length = i32[x]!;
       const type = i32[x + 1]!;
@@ -925,6 +950,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       const payload = this.#u8.slice(o + RECORD_HEADER, o + RECORD_HEADER + length);
       engine.release();
       this.#inbox.push({ payload, type, priority });
+      this.#inboxBytes += length;
     }
   }
 
@@ -965,7 +991,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       if (!bell) Atomics.or(i32, R_WAITING, WAIT_FUTEX);
       let woken: boolean;
       try {
-        if (engine.ready() || this.#closed || (engine.sendersClosed() && engine.empty())) return;
+        if (this.#ready() || (engine.sendersClosed() && engine.empty())) return;
         const slice = engine.blockedBy() >= 0 ? BLOCKED_SLICE_MS : IDLE_SLICE_MS;
         woken = yield bell ? { offset: R_EPOCH * 4, expected: epoch, slice, bell: token } : { offset: R_EPOCH * 4, expected: epoch, slice };
       } finally {
@@ -1249,6 +1275,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
   #takeView(): Message<Uint8Array> | undefined {
     if (this.#inbox.length > 0) {
       const f = this.#inbox.shift()!;
+      this.#inboxBytes -= f.payload.length;
       this.#received(f.payload.length, f.type, f.priority);
       return { data: f.payload, type: f.type, priority: f.priority, size: f.payload.length };
     }
@@ -1333,6 +1360,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       const f = this.#inbox[0]!;
       if (f.payload.length > room) throw tooSmall(this.#label, f.payload.length, room, at);
       this.#inbox.shift();
+      this.#inboxBytes -= f.payload.length;
       copyInto(into, at, f.payload);
       this.#received(f.payload.length, f.type, f.priority);
       return f.payload.length;
@@ -1349,6 +1377,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (length > room) {
       // Keep it, first in line, for a call with room (or another kind of receive).
       this.#inbox.unshift({ payload: copyOf(this.#u8, start, length), type, priority });
+      this.#inboxBytes += length;
       engine.release();
       throw tooSmall(this.#label, length, room, at);
     }
@@ -1428,7 +1457,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     const pids = open ? this.#engine.lastPids() : undefined;
     return {
       messagesQueued: q === undefined ? null : q.messages + this.#inbox.length,
-      bytesQueued: q === undefined ? null : q.bytes + this.#inbox.reduce((n, f) => n + f.payload.length, 0),
+      bytesQueued: q === undefined ? null : q.bytes + this.#inboxBytes,
       capacityBytes: this.#geometry.capacity,
       capacityMessages: null,
       lastSendPid: pids?.send ?? (this.#messagesSent > 0 ? process.pid : null),
@@ -1485,6 +1514,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     engine.unregister(false);
     engine.unregister(true);
     this.#inbox = [];
+    this.#inboxBytes = 0;
     this.#shm.close();
   }
 }
