@@ -143,3 +143,36 @@ test('receiveSync by type in a worker thread ends at its timeout while messages 
     await tx.close();
   }
 });
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: receiveMessage calls in flight at once each report their own message's type, priority and size`, { timeout: 30000 }, async () => {
+    const name = uniqueName('ring-msg-race');
+    const rx = ShmRing.create<string>(name, { mode, codec: 'json', capacity: 4096, role: 'receiver' });
+    const tx = ShmRing.open<string>(name, { codec: 'json', role: 'sender' });
+    const size = (s: string): number => Buffer.byteLength(JSON.stringify(s));
+    const check = (m: { data: string; type: number; priority: number; size: number }): void => {
+      const type = m.data.length;
+      assert.deepEqual(m, { data: m.data, type, priority: type === 4 ? 7 : 0, size: size(m.data) });
+    };
+    try {
+      // Both waiting, then two arrive together.
+      const waiting = Promise.all([rx.receiveMessage({ timeout: 10000 }), rx.receiveMessage({ timeout: 10000 })]);
+      setTimeout(() => {
+        tx.trySend('cc', { type: 2 });
+        tx.trySend('bbbbbbbb', { type: 8 });
+      }, 20);
+      const both = await waiting;
+      assert.deepEqual(both.map((m) => m.data).sort(), ['bbbbbbbb', 'cc']);
+      both.forEach(check);
+      // Ready already (one with a priority: taken through the inbox).
+      tx.trySend('a', { type: 1 });
+      tx.trySend('dddd', { type: 4, priority: 7 });
+      const ready = await Promise.all([rx.receiveMessage(), rx.receiveMessage()]);
+      assert.deepEqual(ready.map((m) => m.data).sort(), ['a', 'dddd']);
+      ready.forEach(check);
+    } finally {
+      await tx.close();
+      await rx.close();
+    }
+  });
+}

@@ -1052,7 +1052,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
     if (options !== undefined) selector = this.#receiveOptions(options, ['type']).selector;
     this.#checkReceive();
     const r = this.#take(selector);
-    if (r !== NONE) return { data: r, type: this.#type, priority: this.#priority, size: this.#size };
+    if (r !== NONE) return this.#message(r);
     this.#checkEnd(selector);
     return undefined;
   }
@@ -1063,6 +1063,21 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    * `ABORT_ERR`; `ERR_MULTIPROC_CLOSED` also when this handle is closed while waiting.
    */
   receive(options?: ReceiveOptions): Promise<T> {
+    return this.#receive(options, false) as Promise<T>;
+  }
+
+  /** Like {@link ShmRing.receive}, with type, priority and size. */
+  receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
+    return this.#receive(options, true) as Promise<Message<T>>;
+  }
+
+  /** The message just taken, with its metadata: built at take time, before another call can take one. */
+  #message(data: T): Message<T> {
+    return { data, type: this.#type, priority: this.#priority, size: this.#size };
+  }
+
+  /** receive(), or receiveMessage() when `meta`. */
+  #receive(options: ReceiveOptions | undefined, meta: boolean): Promise<T | Message<T>> {
     // Not async: a spinning receive settles the one promise #spinTake returns
     // (an async function would add three microtasks to every round trip).
     try {
@@ -1071,27 +1086,21 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       if (options !== undefined) ({ selector, drive } = this.#receiveOptions(options, RECEIVE_KEYS));
       this.#checkReceive();
       const r = this.#take(selector);
-      if (r !== NONE) return Promise.resolve(r);
+      if (r !== NONE) return Promise.resolve(meta ? this.#message(r) : r);
       this.#checkEnd(selector);
-      if (this.#asyncSpin > 0 && this.#receivePoll.hot) return this.#spinTake(selector, drive);
-      return this.#receiveSlow(selector, drive);
+      if (this.#asyncSpin > 0 && this.#receivePoll.hot) return this.#spinTake(selector, drive, meta);
+      return this.#receiveSlow(selector, drive, meta);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** Like {@link ShmRing.receive}, with type, priority and size. */
-  async receiveMessage(options?: ReceiveOptions): Promise<Message<T>> {
-    const data = await this.receive(options);
-    return { data, type: this.#type, priority: this.#priority, size: this.#size };
-  }
-
-  async #receiveSlow(selector: number, drive: DriveOptions | undefined): Promise<T> {
+  async #receiveSlow(selector: number, drive: DriveOptions | undefined, meta: boolean): Promise<T | Message<T>> {
     for (;;) {
       await this.#awaitData(drive);
       this.#checkReceive();
       const r = this.#take(selector);
-      if (r !== NONE) return r;
+      if (r !== NONE) return meta ? this.#message(r) : r;
       // Records came that this call cannot take: at most one spin per wait, so the loop gets its turns.
       this.#receivePoll.hot = false;
       this.#checkEnd(selector);
@@ -1106,18 +1115,18 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    * nothing (spinning then stops, as in #poll) or nothing `selector` takes,
    * the receive goes on as #receiveSlow.
    */
-  #spinTake(selector: number, drive: DriveOptions | undefined): Promise<T> {
+  #spinTake(selector: number, drive: DriveOptions | undefined, meta: boolean): Promise<T | Message<T>> {
     return new Promise((resolve, reject) => {
       this.#spinSoon(this.#ready, this.#receivePoll, drive, (hit) => {
         try {
           this.#checkReceive();
           const r = hit ? this.#take(selector) : NONE;
-          if (r !== NONE) return resolve(r);
+          if (r !== NONE) return resolve(meta ? this.#message(r) : r);
           // A hit that gave this call nothing (records of another type): the
           // next wait goes through an event-loop turn, not another spin.
           this.#receivePoll.hot = false;
           this.#checkEnd(selector);
-          resolve(this.#receiveSlow(selector, drive));
+          resolve(this.#receiveSlow(selector, drive, meta));
         } catch (err) {
           reject(err);
         }
