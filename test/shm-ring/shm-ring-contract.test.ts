@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { ShmRing } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
@@ -176,3 +177,19 @@ for (const mode of ['spsc', 'mpmc'] as const) {
     }
   });
 }
+
+test('createDuplex and openDuplex refuse a bad name before anything is created or opened', () => {
+  const long = 'n'.repeat(199);
+  for (const [value, c] of [
+    [42, 'ERR_INVALID_ARG_TYPE'],
+    [undefined, 'ERR_INVALID_ARG_TYPE'],
+    ['', 'ERR_INVALID_ARG_VALUE'],
+    ['a/b', 'ERR_INVALID_ARG_VALUE'],
+    [long, 'ERR_INVALID_ARG_VALUE'],
+  ] as const) {
+    const name = value as unknown as string;
+    assert.throws(() => ShmRing.createDuplex(name), code(c), `createDuplex ${String(value)}`);
+    assert.throws(() => ShmRing.openDuplex(name), code(c), `openDuplex ${String(value)}`);
+  }
+  for (const n of ['42', 'undefined', '', long]) for (const suffix of ['.0', '.1']) assert.equal(existsSync(`/dev/shm/mp.ring.${n}${suffix}`), false);
+});

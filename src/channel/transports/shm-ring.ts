@@ -173,6 +173,7 @@ const traits: ChannelTraits = Object.freeze({
 
 const NONE: unique symbol = Symbol('none');
 const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
+const DUPLEX_NAME_RE = /^[A-Za-z0-9_.-]{1,198}$/;
 const READY_WAIT_MS = 2000;
 const RECEIVE_KEYS = ['type', 'timeout', 'signal'] as const;
 const TRY_SEND_KEYS = ['type', 'priority'] as const;
@@ -233,6 +234,15 @@ function segmentName(name: unknown): string {
     throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'name' must be 1 to 200 characters of A-Z, a-z, 0-9, '_', '.', '-'. Received '${String(name)}'`);
   }
   return `/mp.ring.${name as string}`;
+}
+
+/** A duplex's name: as a ring's, with room for the '.0' and '.1' of its two rings. */
+function duplexName(name: unknown): string {
+  validateString(name, 'name');
+  if (!DUPLEX_NAME_RE.test(name as string)) {
+    throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'name' must be 1 to 198 characters of A-Z, a-z, 0-9, '_', '.', '-'. Received '${String(name)}'`);
+  }
+  return name as string;
 }
 
 function powerOfTwo(value: unknown, what: string, min: number, max: number): number {
@@ -468,6 +478,8 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
    * (without `role`); errors as {@link ShmRing.create}.
    */
   static createDuplex<T = unknown>(name: string, options?: Omit<ShmRingCreateOptions<T>, 'role'>): ShmRingDuplex<T> {
+    // Checked before anything is created: a bad name would otherwise give rings like 'undefined.0'.
+    duplexName(name);
     validateOptions(options, 'options', ['capacity', 'mode', 'slotSize', 'maxSenders', 'maxReceivers', 'permissions', 'creation', 'codec', 'maxMessageSize', 'spinUs']);
     const tx = ShmRing.create<T>(`${name}.0`, { ...options, role: 'sender' });
     try {
@@ -480,6 +492,7 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
 
   /** Opens the other end of {@link ShmRing.createDuplex}: sends on `.1`, receives on `.0`. Errors as {@link ShmRing.open}. */
   static openDuplex<T = unknown>(name: string, options?: Omit<ShmRingOpenOptions<T>, 'role'>): ShmRingDuplex<T> {
+    duplexName(name);
     validateOptions(options, 'options', ['codec', 'spinUs']);
     const tx = ShmRing.open<T>(`${name}.1`, { ...options, role: 'sender' });
     try {
