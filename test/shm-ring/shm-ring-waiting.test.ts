@@ -181,3 +181,23 @@ for (const mode of ['spsc', 'mpmc'] as const) {
     }
   });
 }
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: two receives of one handle parked at once are both woken`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ring-two');
+    const rx = ShmRing.create<string>(name, { mode, capacity: 4096, codec: 'json', role: 'receiver' });
+    const tx = ShmRing.open<string>(name, { codec: 'json', role: 'sender' });
+    try {
+      // The ring's wait slice is 1 s: a wait that is never woken fails these timeouts.
+      const waits = [rx.receive({ timeout: 700 }), rx.receive({ timeout: 700 })];
+      await delay(100);
+      assert.ok(tx.trySend('first'));
+      await delay(50);
+      assert.ok(tx.trySend('second'));
+      assert.deepEqual((await Promise.all(waits)).sort(), ['first', 'second']);
+    } finally {
+      await tx.close();
+      await rx.close();
+    }
+  });
+}

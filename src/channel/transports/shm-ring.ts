@@ -999,16 +999,24 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       const epoch = Atomics.load(i32, R_EPOCH);
       // Async: park on the event loop's doorbell when there is one (one
       // wake-up, no thread); blocking, or without one: on the futex word.
+      // A handle's receiver entry holds one doorbell: a second wait of the
+      // same handle parked at once (two receives in flight) takes the futex
+      // word instead of overwriting the first one's token, which would then
+      // never be rung.
       const token = sync ? 0 : bellToken();
-      const bell = !sync && engine.arm(token);
-      if (!bell) Atomics.or(i32, R_WAITING, WAIT_FUTEX);
+      const bell = !sync && !this.#bellParked && engine.arm(token);
+      if (bell) this.#bellParked = true;
+      else Atomics.or(i32, R_WAITING, WAIT_FUTEX);
       let woken: boolean;
       try {
         if (this.#ready() || (engine.sendersClosed() && engine.empty())) return;
         const slice = engine.blockedBy() >= 0 ? BLOCKED_SLICE_MS : IDLE_SLICE_MS;
         woken = yield bell ? { offset: R_EPOCH * 4, expected: epoch, slice, bell: token } : { offset: R_EPOCH * 4, expected: epoch, slice };
       } finally {
-        if (bell) engine.disarm();
+        if (bell) {
+          engine.disarm();
+          this.#bellParked = false;
+        }
       }
       if (woken) continue;
       // A slice ran out: senders that died leave a claim at the head, a lost
@@ -1018,6 +1026,9 @@ export class ShmRing<T = unknown> implements Channel<T>, BytesReceiver {
       if (this.#pendingError !== undefined) return;
     }
   }
+
+  /** A wait of this handle is parked on its receiver entry's doorbell. */
+  #bellParked = false;
 
   /** The last options object parsed without a timeout, and its result: a receive loop (RPC) passes the same one every time. */
   #parsed: { options: object; keys: readonly string[]; type: unknown; signal: unknown; result: { selector: number; drive: DriveOptions } } | undefined;
