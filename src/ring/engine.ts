@@ -53,6 +53,7 @@ import {
   W_WAITING,
   WAIT_BELL,
   WAIT_FUTEX,
+  Mode,
   type Geometry,
 } from './layout.js';
 import { bellId, ringBell } from '../sync/bell.js';
@@ -172,9 +173,9 @@ export abstract class RingEngine {
     if (slot < 0) {
       const who = receiver ? 'receiver' : 'sender';
       throw new BusyError(
-        count === 1
+        g.mode === Mode.Spsc
           ? `${this.label} is single-${receiver ? 'consumer' : 'producer'} and already has a live ${who} (pid ${this.#pidOf(receiver, 0)}); use mode 'mpmc' for several`
-          : `${this.label} already has ${count} live ${who}s, its maximum`,
+          : `${this.label} already has ${count} live ${who}${count === 1 ? '' : 's'}, its maximum (max${receiver ? 'Receivers' : 'Senders'})`,
       );
     }
     const e = entryIndex(g, receiver, slot);
