@@ -7,8 +7,9 @@
  * (receiver) table: a token, its pid and thread id. The token changes with
  * every registration, so a compare-and-swap on it cannot confuse a dead
  * party with a newer one in the same entry. A party that finds an entry
- * whose thread is gone (/proc/<pid>/task/<tid>) takes the entry over (token
- * -1) and cleans up after it: an MPMC claim it left behind becomes an
+ * whose thread is gone (/proc/<pid>/task/<tid>) takes the entry over (a
+ * negative token naming the claiming thread, so that a claimer that dies
+ * there leaves an entry others can take back too) and cleans up after it: an MPMC claim it left behind becomes an
  * ABANDONED record, so readers report one lost message instead of waiting
  * forever; an SPSC sender that died while writing is reported the same way.
  * Liveness is checked only on slow paths (a wait that ran a slice, a
@@ -61,6 +62,18 @@ import { bellId, ringBell } from '../sync/bell.js';
 const { futexWake } = native;
 const { ECONNREFUSED } = constants.errno;
 const { tid: ownTid } = native.threadInfo();
+/**
+ * The token of an entry this thread is claiming (registering, or cleaning up
+ * after a dead party): negative, so no live party has it, and naming the
+ * claimer, so that a claim whose thread died can be taken back.
+ */
+const CLAIM = -ownTid;
+
+/** True while the thread that put claim `tok` (< 0) in an entry lives. */
+function claimerAlive(tok: number): boolean {
+  // A thread's id is also a directory of /proc: its process is not needed.
+  return threadAlive(-tok, -tok);
+}
 
 /**
  * True unless thread `tid` of process `pid` is certainly gone (or a zombie).
@@ -128,9 +141,9 @@ export abstract class RingEngine {
   /** Called after this handle registered as sender / receiver. */
   abstract attachSender(): void;
   abstract attachReceiver(): void;
-  /** Cleans up after dead sender `j` (entry held at token -1). */
+  /** Cleans up after dead sender `j` (entry held by this thread's claim). */
   protected abstract cleanupSender(j: number, e: number): DeadSender;
-  /** Cleans up after dead receiver `j` (entry held at token -1). */
+  /** Cleans up after dead receiver `j` (entry held by this thread's claim). */
   protected abstract cleanupReceiver(j: number, e: number): void;
   /** What a new sender does about a predecessor that died mid-message (SPSC: report it in the ring). */
   protected abstract afterTakeover(dead: DeadSender): void;
@@ -153,15 +166,16 @@ export abstract class RingEngine {
         const e = entryIndex(g, receiver, j);
         const tok = Atomics.load(i32, e + E_TOKEN);
         if (tok === 0) {
-          if (Atomics.compareExchange(i32, e + E_TOKEN, 0, -1) === 0) {
+          if (Atomics.compareExchange(i32, e + E_TOKEN, 0, CLAIM) === 0) {
             slot = j;
             break;
           }
           continue;
         }
-        // Second pass: take over an entry whose thread is gone.
-        if (pass === 1 && tok > 0 && !this.#alive(e, tok)) {
-          if (Atomics.compareExchange(i32, e + E_TOKEN, tok, -1) === tok) {
+        // Second pass: take over an entry whose thread is gone (also one a
+        // thread died claiming: its cleanup may not have run).
+        if (pass === 1 && (tok > 0 ? !this.#alive(e, tok) : !claimerAlive(tok))) {
+          if (Atomics.compareExchange(i32, e + E_TOKEN, tok, CLAIM) === tok) {
             if (receiver) this.cleanupReceiver(j, e);
             else dead = this.cleanupSender(j, e);
             slot = j;
@@ -236,7 +250,10 @@ export abstract class RingEngine {
   /** True when some sender entry is taken. */
   hasSenders(): boolean {
     const g = this.geometry;
-    for (let j = 0; j < g.senders; j++) if (Atomics.load(this.i32, entryIndex(g, false, j) + E_TOKEN) !== 0) return true;
+    for (let j = 0; j < g.senders; j++) {
+      const tok = Atomics.load(this.i32, entryIndex(g, false, j) + E_TOKEN);
+      if (tok > 0 || (tok < 0 && claimerAlive(tok))) return true;
+    }
     return false;
   }
 
@@ -244,7 +261,7 @@ export abstract class RingEngine {
   senderAlive(j: number): boolean {
     const e = entryIndex(this.geometry, false, j);
     const tok = Atomics.load(this.i32, e + E_TOKEN);
-    return tok === -1 || (tok > 0 && this.#alive(e, tok));
+    return tok < 0 ? claimerAlive(tok) : tok > 0 && this.#alive(e, tok);
   }
 
   #sweep(receiver: boolean): DeadSender[] {
@@ -255,8 +272,8 @@ export abstract class RingEngine {
     for (let j = 0; j < count; j++) {
       const e = entryIndex(g, receiver, j);
       const tok = Atomics.load(i32, e + E_TOKEN);
-      if (tok <= 0 || this.#alive(e, tok)) continue;
-      if (Atomics.compareExchange(i32, e + E_TOKEN, tok, -1) !== tok) continue;
+      if (tok === 0 || (tok > 0 ? this.#alive(e, tok) : claimerAlive(tok))) continue;
+      if (Atomics.compareExchange(i32, e + E_TOKEN, tok, CLAIM) !== tok) continue;
       if (receiver) this.cleanupReceiver(j, e);
       else found.push(this.cleanupSender(j, e));
       Atomics.store(i32, e + E_TOKEN, 0);

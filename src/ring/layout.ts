@@ -75,7 +75,7 @@ export const W_EPOCH = 65;
 export const ENTRIES_BYTE = 512;
 export const ENTRY_BYTES = 64;
 // Entry words.
-/** 0: free; -1: being set up or cleaned; > 0: registration token. */
+/** 0: free; < 0: being set up or cleaned by thread -token; > 0: registration token. */
 export const E_TOKEN = 0;
 export const E_PID = 1;
 export const E_TID = 2;

@@ -4,7 +4,7 @@
 // not block the senders of an MPMC ring forever.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ShmRing } from '../../src/index.js';
+import { SharedMemory, ShmRing } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { Child } from '../helpers/child.js';
@@ -191,3 +191,31 @@ test('spsc: after a receiver killed with messages it took but had not passed, th
     await tx.close();
   }
 });
+
+for (const mode of ['spsc', 'mpmc'] as const) {
+  test(`${mode}: an entry a process died claiming (registering or cleaning up) is taken back`, { timeout: 60000 }, async () => {
+    const name = uniqueName('ring-claim');
+    const rx = ShmRing.create<number>(name, { mode, codec: 'json', role: 'receiver', ...(mode === 'mpmc' ? { maxSenders: 1 } : {}) });
+    try {
+      // A thread id that is gone: a child process that has exited.
+      const child = new Child('process.exit(0)');
+      const deadTid = child.pid;
+      assert.equal((await child.exited).code, 0);
+      // What a sender killed between claiming the (only) sender entry and
+      // finishing its registration leaves: the entry's token is its claim.
+      // Entries start at byte 512, senders first; the token is their first word.
+      using seg = SharedMemory.open(`mp.ring.${name}`);
+      Atomics.store(new Int32Array(seg.buffer), 512 / 4, -deadTid);
+      const tx = ShmRing.open<number>(name, { codec: 'json', role: 'sender' });
+      await tx.send(7, { timeout: 10000 });
+      assert.equal(await rx.receive({ timeout: 10000 }), 7);
+      await tx.close();
+      // No sender left: the ring ends for the receiver.
+      const rest: number[] = [];
+      for await (const m of rx) rest.push(m);
+      assert.deepEqual(rest, []);
+    } finally {
+      await rx.close();
+    }
+  });
+}
