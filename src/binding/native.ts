@@ -38,8 +38,12 @@ export interface NativeAddon {
   // mapping.cc
   /** mmap(2) of `length` bytes of `fd` at `offset` (page-aligned), as a SharedArrayBuffer. */
   map(fd: number, offset: number, length: number, prot: number, flags: number): SharedArrayBuffer;
-  /** Detaches the mapping from its object; the buffer then aliases private zero pages. */
-  release(buffer: SharedArrayBuffer): void;
+  /**
+   * Detaches the mappings from their objects; the buffers then alias private
+   * zero pages. Returns false, releasing none, while any thread of the
+   * process holds a mutex inside one of them.
+   */
+  release(...buffers: SharedArrayBuffer[]): boolean;
   msync(buffer: SharedArrayBuffer, offset: number, length: number, flags: number): void;
   /** memmove of `length` bytes between two views (either may be shared); bounds are checked. */
   copyBytes(dst: ArrayBufferView, dstOffset: number, src: ArrayBufferView, srcOffset: number, length: number): void;
@@ -87,6 +91,7 @@ export interface NativeAddon {
   mutexLock(buffer: SharedArrayBuffer, offset: number, timeoutMs: number, spins: number): LockResult;
   mutexUnlock(buffer: SharedArrayBuffer, offset: number): LockResult;
   mutexGiveUp(buffer: SharedArrayBuffer, offset: number): void;
+  /** Mutexes held inside `buffer` by any thread of the process. */
   mutexHeldIn(buffer: SharedArrayBuffer): number;
   threadInfo(): { tid: number; robust: boolean };
   readonly MUTEX_SIZE: number;

@@ -462,8 +462,9 @@ export class MemoryMap {
    * Buffers and views obtained earlier stay valid memory but no longer alias
    * the file: they read zeros and their writes go nowhere.
    *
-   * Errors: `ERR_MULTIPROC_BUSY` when this thread holds a {@link Mutex}
-   * inside the map (release it first).
+   * Errors: `ERR_MULTIPROC_BUSY` when a thread of this process (this one or
+   * a worker) holds a {@link Mutex} inside the map (release it first); the
+   * map then stays open.
    */
   close(): void {
     if (this.#closed) return;
@@ -473,22 +474,22 @@ export class MemoryMap {
       const buffer = w.ref.deref();
       if (buffer !== undefined) live.push(buffer);
     }
-    for (const b of live) {
-      if (native.mutexHeldIn(b) > 0) {
-        throw new BusyError(`file '${this.#path}': this thread holds a mutex inside its map; release it before closing`);
-      }
+    let failure: unknown;
+    let released: boolean;
+    // The check and the unmapping are one native step, so that no worker can
+    // take a mutex inside in between.
+    try {
+      released = native.release(...live);
+    } catch (err) {
+      released = true;
+      failure = fileError(err, this.#path);
+    }
+    if (!released) {
+      throw new BusyError(`file '${this.#path}': a thread of this process holds a mutex inside its map; release it before closing`);
     }
     this.#closed = true;
     this.#buffer = undefined;
     this.#windows = [];
-    let failure: unknown;
-    for (const b of live) {
-      try {
-        native.release(b);
-      } catch (err) {
-        failure ??= fileError(err, this.#path);
-      }
-    }
     if (this.#fd !== undefined) {
       descriptors.unregister(this);
       try {

@@ -18,7 +18,10 @@
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
+#include "mutex.h"
 #include "util.h"
 
 namespace multiproc {
@@ -114,13 +117,13 @@ void Map(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(SharedArrayBuffer::New(isolate, std::move(store)));
 }
 
-bool FindRegion(const FunctionCallbackInfo<Value>& args, void** data,
+bool FindRegion(const FunctionCallbackInfo<Value>& args, int index, void** data,
                 Region** region) {
-  if (!args[0]->IsSharedArrayBuffer()) {
+  if (!args[index]->IsSharedArrayBuffer()) {
     ThrowTypeError(args.GetIsolate(), "expected a SharedArrayBuffer");
     return false;
   }
-  *data = args[0].As<SharedArrayBuffer>()->Data();
+  *data = args[index].As<SharedArrayBuffer>()->Data();
   auto it = Regions().find(reinterpret_cast<uintptr_t>(*data));
   if (it == Regions().end()) {
     ThrowTypeError(args.GetIsolate(), "buffer is not a multiproc mapping");
@@ -130,17 +133,34 @@ bool FindRegion(const FunctionCallbackInfo<Value>& args, void** data,
   return true;
 }
 
-// release(buffer): detach this process from the mapped object (see above).
+// release(...buffers) -> boolean: detach this process from the mapped
+// objects (see above). Releases none and returns false while any thread of
+// the process holds a mutex inside one of them: the new pages would wipe the
+// robust-list links the holder and the kernel follow.
 void Release(const FunctionCallbackInfo<Value>& args) {
   std::lock_guard<std::mutex> lock(regions_mutex);
-  void* data;
-  Region* region;
-  if (!FindRegion(args, &data, &region)) return;
-  if (region->released) return;
-  void* r = mmap(data, RoundUp(region->length), PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-  if (r == MAP_FAILED) return ThrowErrno(args.GetIsolate(), errno, "mmap");
-  region->released = true;
+  // Held across the check and the replacement: no mutex can be taken
+  // inside in between (see HeldWordsMutex).
+  std::lock_guard<std::mutex> held(HeldWordsMutex());
+  std::vector<std::pair<void*, Region*>> found;
+  for (int i = 0; i < args.Length(); i++) {
+    void* data;
+    Region* region;
+    if (!FindRegion(args, i, &data, &region)) return;
+    if (region->released) continue;
+    if (HeldWordsIn(reinterpret_cast<uintptr_t>(data), region->length) > 0) {
+      return args.GetReturnValue().Set(false);
+    }
+    found.emplace_back(data, region);
+  }
+  for (auto& [data, region] : found) {
+    if (region->released) continue;  // the same buffer twice
+    void* r = mmap(data, RoundUp(region->length), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) return ThrowErrno(args.GetIsolate(), errno, "mmap");
+    region->released = true;
+  }
+  args.GetReturnValue().Set(true);
 }
 
 // msync(buffer, offset, length, flags)
@@ -151,7 +171,7 @@ void Msync(const FunctionCallbackInfo<Value>& args) {
   int32_t flags;
   {
     std::lock_guard<std::mutex> lock(regions_mutex);
-    if (!FindRegion(args, &data, &region)) return;
+    if (!FindRegion(args, 0, &data, &region)) return;
     if (!GetSize(args, 1, &offset) || !GetSize(args, 2, &length) ||
         !GetInt32(args, 3, &flags)) {
       return;

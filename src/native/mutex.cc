@@ -120,6 +120,25 @@ ThreadState& Thread() {
   return state;
 }
 
+// Words held by every thread of the process (see HeldWordsMutex in mutex.h).
+// A vector: a thread holds few mutexes, and the lock path must not allocate.
+std::vector<uint32_t*>& HeldWords() {
+  static auto* words = new std::vector<uint32_t*>();
+  return *words;
+}
+
+void Unrecord(uint32_t* word) {
+  std::lock_guard<std::mutex> lock(HeldWordsMutex());
+  std::vector<uint32_t*>& words = HeldWords();
+  for (size_t i = words.size(); i-- > 0;) {
+    if (words[i] == word) {
+      words[i] = words.back();
+      words.pop_back();
+      return;
+    }
+  }
+}
+
 inline std::atomic<uint32_t>* Word(uint32_t* p) {
   return reinterpret_cast<std::atomic<uint32_t>*>(p);
 }
@@ -183,10 +202,20 @@ int TryLock(ThreadState& t, uint32_t* word, int flags) {
     uint32_t v = w->load();
     if ((v & kTidMask) == 0) {
       uint32_t next = t.tid | (v & kWaiters) | ((flags & kWoken) ? kWaiters : 0);
-      SetPending(t, word);
-      if (w->compare_exchange_strong(v, next)) {
-        Enqueue(t, word);
+      bool taken;
+      {
+        // Take and record under one lock: no mapping can be replaced
+        // between the two (see HeldWordsMutex).
+        std::lock_guard<std::mutex> lock(HeldWordsMutex());
+        SetPending(t, word);
+        taken = w->compare_exchange_strong(v, next);
+        if (taken) {
+          Enqueue(t, word);
+          HeldWords().push_back(word);
+        }
         SetPending(t, nullptr);
+      }
+      if (taken) {
         t.held.push_back(word);
         if (h == t.tid) {
           handoff->store(0);
@@ -194,7 +223,6 @@ int TryLock(ThreadState& t, uint32_t* word, int flags) {
         }
         return (v & kOwnerDied) ? kAcquiredOwnerDied : kAcquired;
       }
-      SetPending(t, nullptr);
       continue;
     }
     if ((v & kTidMask) == t.tid && HeldByThisThread(t, word)) return kDeadlock;
@@ -300,6 +328,7 @@ void UnlockJs(const FunctionCallbackInfo<Value>& args) {
   Dequeue(t, word);
   uint32_t old = w->exchange(0);
   SetPending(t, nullptr);
+  Unrecord(word);
   if (old & kWaiters) {
     // With a reservation standing, every waiter must look: only the
     // reserved one may proceed and the others go to wait on handoff.
@@ -325,18 +354,13 @@ void GiveUpJs(const FunctionCallbackInfo<Value>& args) {
   FutexWake(ref.ptr, 1);
 }
 
-// mutexHeldIn(buffer) -> number of mutexes this thread holds inside buffer
+// mutexHeldIn(buffer) -> number of mutexes held inside buffer by any thread
+// of this process
 void HeldInJs(const FunctionCallbackInfo<Value>& args) {
   if (!args[0]->IsSharedArrayBuffer()) return ThrowTypeError(args.GetIsolate(), "expected a SharedArrayBuffer");
   auto sab = args[0].As<v8::SharedArrayBuffer>();
-  uintptr_t base = reinterpret_cast<uintptr_t>(sab->Data());
-  uintptr_t end = base + sab->ByteLength();
-  int n = 0;
-  for (uint32_t* h : Thread().held) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(h);
-    if (p >= base && p < end) n++;
-  }
-  args.GetReturnValue().Set(n);
+  std::lock_guard<std::mutex> lock(HeldWordsMutex());
+  args.GetReturnValue().Set(HeldWordsIn(reinterpret_cast<uintptr_t>(sab->Data()), sab->ByteLength()));
 }
 
 void InfoJs(const FunctionCallbackInfo<Value>& args) {
@@ -366,12 +390,27 @@ void ReleaseHeldAtExit(void*) {
       next = (old & kWaiters) | kOwnerDied;
     } while (!Word(word)->compare_exchange_weak(old, next));
     SetPending(t, nullptr);
+    Unrecord(word);
     if (old & kWaiters) FutexWake(word, 1);
   }
   t.held.clear();
 }
 
 }  // namespace
+
+std::mutex& HeldWordsMutex() {
+  static auto* mutex = new std::mutex();  // never destroyed: threads may outlive statics
+  return *mutex;
+}
+
+int HeldWordsIn(uintptr_t begin, size_t length) {
+  int n = 0;
+  for (uint32_t* word : HeldWords()) {
+    uintptr_t p = reinterpret_cast<uintptr_t>(word);
+    if (p >= begin && p - begin < length) n++;
+  }
+  return n;
+}
 
 void InitMutex(Local<Context> context, Local<Object> exports) {
   node::AddEnvironmentCleanupHook(context->GetIsolate(), ReleaseHeldAtExit, nullptr);

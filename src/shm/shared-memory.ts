@@ -344,18 +344,19 @@ export class SharedMemory {
    * if this handle owns it. Idempotent. Buffers obtained earlier stay valid
    * memory but no longer alias the segment.
    *
-   * Errors: `ERR_MULTIPROC_BUSY` when this thread holds a {@link Mutex} inside
-   * the segment (release it first).
+   * Errors: `ERR_MULTIPROC_BUSY` when a thread of this process (this one or
+   * a worker) holds a {@link Mutex} inside the segment (release it first);
+   * the segment then stays open.
    */
   close(): void {
     if (this.#closed) return;
-    for (const b of [this.#buffer, ...this.#windows]) {
-      if (b !== undefined && native.mutexHeldIn(b) > 0) {
-        throw new BusyError(`shared memory '${this.#name}': this thread holds a mutex inside it; release it before closing`);
-      }
+    const buffers = [this.#buffer, ...this.#windows].filter((b) => b !== undefined);
+    // The check and the unmapping are one native step, so that no worker can
+    // take a mutex inside in between.
+    if (!native.release(...buffers)) {
+      throw new BusyError(`shared memory '${this.#name}': a thread of this process holds a mutex inside it; release it before closing`);
     }
     this.#closed = true;
-    for (const b of [this.#buffer, ...this.#windows]) if (b !== undefined) native.release(b);
     this.#windows = [];
     const hold = this.#hold;
     this.#hold = undefined;
