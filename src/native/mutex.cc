@@ -161,15 +161,53 @@ void Enqueue(ThreadState& t, uint32_t* word) {
   t.head->list.next = entry;
 }
 
+// Whether this thread can vouch for `link` as a neighbour of `word`'s entry:
+// the list head, or the entry of another word it holds. Links stored in
+// shared memory are not to be trusted: any process can write there (a
+// primitive placed over a held mutex's bytes does), and writing through a
+// bad link crashes the process or corrupts memory elsewhere.
+bool Vouched(ThreadState& t, uint32_t* word, uintptr_t link) {
+  if (link == reinterpret_cast<uintptr_t>(&t.head->list)) return true;
+  for (uint32_t* h : t.held) {
+    if (h != word && reinterpret_cast<uintptr_t>(Entry(h)) == link) return true;
+  }
+  return false;
+}
+
+// Relinks the robust list from scratch: the head, then the words this
+// thread holds, newest first (as Enqueue leaves them), leaving `skip` out.
+// Entries of glibc's own robust mutexes would be dropped; neither Node nor
+// this library uses any.
+void Rebuild(ThreadState& t, uint32_t* skip) {
+  struct robust_list* prev = &t.head->list;
+  for (size_t i = t.held.size(); i-- > 0;) {
+    if (t.held[i] == skip) continue;
+    struct robust_list* entry = Entry(t.held[i]);
+    *PrevOf(entry) = reinterpret_cast<uintptr_t>(prev);
+    prev->next = entry;
+    prev = entry;
+  }
+  prev->next = &t.head->list;
+}
+
+// Caller has `word` still in t.held.
 void Dequeue(ThreadState& t, uint32_t* word) {
   if (!t.robust) return;
   struct robust_list* entry = Entry(word);
+  uintptr_t self = reinterpret_cast<uintptr_t>(entry);
   uintptr_t next = reinterpret_cast<uintptr_t>(entry->next) & ~1ul;
-  uintptr_t prev = *PrevOf(entry);
-  *PrevOf(reinterpret_cast<void*>(next)) = prev;
-  auto* prev_entry = reinterpret_cast<struct robust_list*>(prev & ~1ul);
-  prev_entry->next = reinterpret_cast<struct robust_list*>(
-      next | (reinterpret_cast<uintptr_t>(prev_entry->next) & 1ul));
+  uintptr_t prev = *PrevOf(entry) & ~1ul;
+  // Unlink in place only when both neighbours are ours and point back.
+  if (Vouched(t, word, next) && Vouched(t, word, prev)) {
+    auto* prev_entry = reinterpret_cast<struct robust_list*>(prev);
+    if ((reinterpret_cast<uintptr_t>(prev_entry->next) & ~1ul) == self &&
+        *PrevOf(reinterpret_cast<void*>(next)) == self) {
+      *PrevOf(reinterpret_cast<void*>(next)) = prev;
+      prev_entry->next = reinterpret_cast<struct robust_list*>(next);
+      return;
+    }
+  }
+  Rebuild(t, word);
 }
 
 inline void SetPending(ThreadState& t, uint32_t* word) {

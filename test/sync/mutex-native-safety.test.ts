@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
-import { libraryUrl, runChild } from '../helpers/child.js';
+import { Mutex } from '../../src/index.js';
+import { Child, libraryUrl, runChild } from '../helpers/child.js';
 import { tempDir } from '../helpers/temp-files.js';
 
 leakGuard();
@@ -54,4 +55,46 @@ test('closing a segment or map while a worker holds a mutex inside is ERR_MULTIP
   assert.match(r.stdout, /map BusyError ERR_MULTIPROC_BUSY closed=false/);
   assert.match(r.stdout, /closed after release: true true/);
   assert.match(r.stdout, /worker exited/);
+});
+
+test("foreign writes over a held mutex's list links (an overlapping placement, stray bytes) neither crash its release nor cost the thread its robustness", async () => {
+  const name = uniqueName('links');
+  using named = Mutex.create(name);
+  const holder = new Child(`
+    import { Mutex, Semaphore } from 'multiproc';
+    const sab = new SharedArrayBuffer(512);
+    const bytes = new DataView(sab);
+    // A Semaphore placed over the second half of a held mutex.
+    const g0 = new Mutex(sab, 0).acquireSync();
+    new Semaphore(sab, 32, { initial: 1 });
+    g0.release();
+    // Stray bytes over the links: misaligned, unmapped, pointing at itself.
+    const m1 = new Mutex(sab, 128);
+    const g1 = m1.acquireSync();
+    const g2 = new Mutex(sab, 192).acquireSync();
+    bytes.setBigUint64(128 + 24, 0xdead0003n, true);
+    bytes.setBigUint64(128 + 32, 0x1234567n, true);
+    g1.release();
+    const g3 = new Mutex(sab, 256).acquireSync();
+    bytes.setBigUint64(256 + 24, BigInt(0), true);
+    bytes.setBigUint64(256 + 32, BigInt(0), true);
+    g3.release();
+    m1.acquireSync().release();
+    // The kernel must still find what this thread holds when it dies.
+    const named = Mutex.open(process.argv[1]);
+    const g4 = named.acquireSync();
+    g2.release();
+    console.log('holding');
+    setInterval(() => {}, 1000);
+  `, { args: [name], timeout: 30000 });
+  try {
+    await holder.waitFor('holding');
+  } finally {
+    holder.process.kill('SIGKILL');
+  }
+  const r = await holder.exited;
+  assert.equal(r.signal, 'SIGKILL', `the holder crashed by itself: ${r.stderr}`);
+  const guard = await named.acquire({ timeout: 20000 });
+  assert.equal(guard.ownerDied, true, 'the dead holder was still on its robust list');
+  guard.release();
 });
