@@ -414,7 +414,8 @@ void InfoJs(const FunctionCallbackInfo<Value>& args) {
 // Environment teardown (a worker ending, terminate()): release what this
 // thread still holds the way the kernel would at thread death, marking each
 // word OWNER_DIED, while the memory is still certain to be mapped.
-void ReleaseHeldAtExit(void*) {
+void ReleaseHeldAtExit(void* cookie) {
+  delete static_cast<char*>(cookie);
   if (current == nullptr) return;
   ThreadState& t = *current;
   for (size_t i = t.held.size(); i-- > 0;) {
@@ -451,7 +452,11 @@ int HeldWordsIn(uintptr_t begin, size_t length) {
 }
 
 void InitMutex(Local<Context> context, Local<Object> exports) {
-  node::AddEnvironmentCleanupHook(context->GetIsolate(), ReleaseHeldAtExit, nullptr);
+  // A fresh argument per init: Node aborts on a second registration of the
+  // same (callback, argument) pair in an environment, and init runs again
+  // whenever the addon is loaded again (a module registry reset, another
+  // path to the same file). A second run of the hook finds nothing held.
+  node::AddEnvironmentCleanupHook(context->GetIsolate(), ReleaseHeldAtExit, new char);
   SetMethod(context, exports, "mutexTryLock", TryLockJs);
   SetMethod(context, exports, "mutexLock", LockJs);
   SetMethod(context, exports, "mutexUnlock", UnlockJs);

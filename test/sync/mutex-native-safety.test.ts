@@ -2,6 +2,7 @@
 // scenario runs in a child process, so that a crash shows as a signal exit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
 import { Mutex } from '../../src/index.js';
@@ -97,4 +98,34 @@ test("foreign writes over a held mutex's list links (an overlapping placement, s
   const guard = await named.acquire({ timeout: 20000 });
   assert.equal(guard.ownerDied, true, 'the dead holder was still on its robust list');
   guard.release();
+});
+
+test('loading the addon again in the same thread (a module registry reset) works, in the main thread and in a worker', async () => {
+  const addon = fileURLToPath(new URL('../../../build/Release/multiproc.node', import.meta.url));
+  const r = await runChild(`
+    import { Worker } from 'node:worker_threads';
+    import { once } from 'node:events';
+    import { Mutex } from 'multiproc';
+    const [url, addon] = process.argv.slice(1);
+    const again = { exports: {} };
+    process.dlopen(again, addon);
+    const sab = new SharedArrayBuffer(64);
+    new Mutex(sab, 0).acquireSync().release();
+    console.log('main ok ' + typeof again.exports.mutexTryLock);
+    const worker = new Worker(\`
+      import { workerData } from 'node:worker_threads';
+      const { Mutex } = await import(workerData.url);
+      process.dlopen({ exports: {} }, workerData.addon);
+      process.dlopen({ exports: {} }, workerData.addon);
+      // Held at exit: the cleanup hook releases it as owner-died.
+      new Mutex(workerData.sab, 0).acquireSync();
+    \`, { eval: true, workerData: { url, addon, sab } });
+    const [code] = await once(worker, 'exit');
+    const guard = new Mutex(sab, 0).acquireSync({ timeout: 10000 });
+    console.log('worker exit ' + code + ' ownerDied=' + guard.ownerDied);
+  `, { args: [libraryUrl, addon], timeout: 30000 });
+  assert.equal(r.signal, null, `crashed: ${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /main ok function/);
+  assert.match(r.stdout, /worker exit 0 ownerDied=true/);
 });
