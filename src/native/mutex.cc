@@ -73,6 +73,7 @@ enum Flags : int {
   kStarving = 2,       // the caller has waited long: reserve the lock
   kCheckHandoff = 4,   // the reservation has stood long: is its owner alive?
   kNoSleep = 8,        // a try or a spin: do not mark the word as having sleepers
+  kBlocking = 16,      // internal: the caller blocks this thread (mutexLock)
 };
 
 struct ThreadState {
@@ -263,7 +264,13 @@ int TryLock(ThreadState& t, uint32_t* word, int flags) {
       }
       continue;
     }
-    if ((v & kTidMask) == t.tid && HeldByThisThread(t, word)) return kDeadlock;
+    if ((v & kTidMask) == t.tid) {
+      if (HeldByThisThread(t, word)) return kDeadlock;
+      // Held by this thread through another mapping of the same memory (a
+      // dead owner's TID would have been replaced by OWNER_DIED). Blocking
+      // would never end; an async wait is woken by that release.
+      if (flags & kBlocking) return kDeadlock;
+    }
     // Set WAITERS only for a caller about to sleep: a spinner that catches
     // the release must not cost the holder a FUTEX_WAKE.
     if (flags & kNoSleep) return kWaitWord;
@@ -288,7 +295,7 @@ void TryLockJs(const FunctionCallbackInfo<Value>& args) {
   WordRef ref;
   int32_t flags;
   if (!GetWord(args, 0, kMutexSize, 8, &ref) || !GetInt32(args, 2, &flags)) return;
-  args.GetReturnValue().Set(TryLock(Thread(), ref.ptr, flags));
+  args.GetReturnValue().Set(TryLock(Thread(), ref.ptr, flags & ~kBlocking));
 }
 
 // mutexLock(buffer, offset, timeoutMs, spins) -> Result (blocks this thread)
@@ -302,12 +309,12 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
   }
   ThreadState& t = Thread();
   uint32_t* word = ref.ptr;
-  int r = TryLock(t, word, kNoSleep);
+  int r = TryLock(t, word, kNoSleep | kBlocking);
   // Spin briefly: on a handoff between two running threads the lock is often
   // free again within a microsecond, far cheaper than a sleep and a wake.
   // Kept short (about a microsecond): a spin that misses costs its whole window.
   for (int i = 0; r == kWaitWord && i < spins; i++) {
-    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, kNoSleep);
+    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, kNoSleep | kBlocking);
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -317,8 +324,8 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
   if (r != kWaitWord && r != kWaitHandoff) return args.GetReturnValue().Set(r);
   double start = NowMs();
   double deadline = timeout < 0 ? -1 : start + timeout;
-  int flags = 0;
-  if (r == kWaitWord) r = TryLock(t, word, 0);  // now mark the word: we may sleep
+  int flags = kBlocking;
+  if (r == kWaitWord) r = TryLock(t, word, kBlocking);  // now mark the word: we may sleep
   while (r == kWaitWord || r == kWaitHandoff) {
     double left = -1;
     if (deadline >= 0) {

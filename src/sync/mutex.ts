@@ -65,9 +65,9 @@ export class MutexGuard {
  *   wakes a waiter; the next acquirer gets it with `guard.ownerDied === true`.
  * - Fair enough: a waiter that has waited over a millisecond reserves the lock
  *   for itself, so a busy holder cannot keep taking it back.
- * - A thread that blocks (`acquireSync`) on a mutex it already holds gets a
- *   {@link DeadlockError} instead of hanging; async tasks of the holding
- *   thread queue behind it.
+ * - A thread that blocks (`acquireSync`) on a mutex it already holds, even
+ *   through another handle, gets a {@link DeadlockError} instead of hanging;
+ *   async tasks of the holding thread queue behind it.
  *
  * The lock belongs to the thread that acquired it; release it on that thread.
  *

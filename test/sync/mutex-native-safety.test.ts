@@ -129,3 +129,18 @@ test('loading the addon again in the same thread (a module registry reset) works
   assert.match(r.stdout, /main ok function/);
   assert.match(r.stdout, /worker exit 0 ownerDied=true/);
 });
+
+test('acquireSync through a second handle of a named mutex this thread holds is ERR_MULTIPROC_DEADLOCK; acquire() waits for the release', async () => {
+  const name = uniqueName('twoh');
+  using a = Mutex.create(name);
+  using b = Mutex.open(name);
+  const held = a.acquireSync();
+  // Without deadlock detection this blocks the thread for the whole timeout.
+  assert.throws(() => b.acquireSync({ timeout: 3000 }), { name: 'DeadlockError', code: 'ERR_MULTIPROC_DEADLOCK' });
+  assert.equal(b.tryAcquire(), null);
+  const waiting = b.acquire({ timeout: 20000 });
+  setTimeout(() => held.release(), 50);
+  const guard = await waiting;
+  assert.equal(guard.ownerDied, false);
+  guard.release();
+});
