@@ -35,6 +35,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "futex.h"
@@ -76,14 +77,20 @@ enum Flags : int {
   kBlocking = 16,      // internal: the caller blocks this thread (mutexLock)
 };
 
+// A word this thread holds, with the memory it lives in: a held lock keeps
+// its buffer alive even if JavaScript drops every reference, since the
+// robust list (ours and the kernel's) points into it until the release.
+struct Held {
+  uint32_t* word;
+  std::shared_ptr<BackingStore> keep;
+};
+
 struct ThreadState {
   bool robust = false;
   uint32_t tid = 0;
   struct robust_list_head* head = nullptr;
-  // Words this thread holds. TypeScript keeps their buffers reachable while
-  // held, and the environment cleanup hook releases what is left, so the
-  // memory outlives every entry.
-  std::vector<uint32_t*> held;
+  // Released by the environment cleanup hook at the latest.
+  std::vector<Held> held;
 };
 
 // A robust-list head of our own, for a thread whose libc registered none.
@@ -169,8 +176,8 @@ void Enqueue(ThreadState& t, uint32_t* word) {
 // bad link crashes the process or corrupts memory elsewhere.
 bool Vouched(ThreadState& t, uint32_t* word, uintptr_t link) {
   if (link == reinterpret_cast<uintptr_t>(&t.head->list)) return true;
-  for (uint32_t* h : t.held) {
-    if (h != word && reinterpret_cast<uintptr_t>(Entry(h)) == link) return true;
+  for (const Held& h : t.held) {
+    if (h.word != word && reinterpret_cast<uintptr_t>(Entry(h.word)) == link) return true;
   }
   return false;
 }
@@ -182,8 +189,8 @@ bool Vouched(ThreadState& t, uint32_t* word, uintptr_t link) {
 void Rebuild(ThreadState& t, uint32_t* skip) {
   struct robust_list* prev = &t.head->list;
   for (size_t i = t.held.size(); i-- > 0;) {
-    if (t.held[i] == skip) continue;
-    struct robust_list* entry = Entry(t.held[i]);
+    if (t.held[i].word == skip) continue;
+    struct robust_list* entry = Entry(t.held[i].word);
     *PrevOf(entry) = reinterpret_cast<uintptr_t>(prev);
     prev->next = entry;
     prev = entry;
@@ -219,13 +226,14 @@ inline void SetPending(ThreadState& t, uint32_t* word) {
 }
 
 bool HeldByThisThread(ThreadState& t, uint32_t* word) {
-  for (uint32_t* h : t.held) {
-    if (h == word) return true;
+  for (const Held& h : t.held) {
+    if (h.word == word) return true;
   }
   return false;
 }
 
-int TryLock(ThreadState& t, uint32_t* word, int flags) {
+int TryLock(ThreadState& t, const WordRef& ref, int flags) {
+  uint32_t* word = ref.ptr;
   std::atomic<uint32_t>* w = Word(word);
   std::atomic<uint32_t>* handoff = Word(Handoff(word));
   for (int attempt = 0; attempt < 64; attempt++) {
@@ -255,7 +263,7 @@ int TryLock(ThreadState& t, uint32_t* word, int flags) {
         SetPending(t, nullptr);
       }
       if (taken) {
-        t.held.push_back(word);
+        t.held.push_back(Held{word, ref.buffer->GetBackingStore()});
         if (h == t.tid) {
           handoff->store(0);
           FutexWake(Handoff(word), INT_MAX);
@@ -295,7 +303,7 @@ void TryLockJs(const FunctionCallbackInfo<Value>& args) {
   WordRef ref;
   int32_t flags;
   if (!GetWord(args, 0, kMutexSize, 8, &ref) || !GetInt32(args, 2, &flags)) return;
-  args.GetReturnValue().Set(TryLock(Thread(), ref.ptr, flags & ~kBlocking));
+  args.GetReturnValue().Set(TryLock(Thread(), ref, flags & ~kBlocking));
 }
 
 // mutexLock(buffer, offset, timeoutMs, spins) -> Result (blocks this thread)
@@ -309,12 +317,12 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
   }
   ThreadState& t = Thread();
   uint32_t* word = ref.ptr;
-  int r = TryLock(t, word, kNoSleep | kBlocking);
+  int r = TryLock(t, ref, kNoSleep | kBlocking);
   // Spin briefly: on a handoff between two running threads the lock is often
   // free again within a microsecond, far cheaper than a sleep and a wake.
   // Kept short (about a microsecond): a spin that misses costs its whole window.
   for (int i = 0; r == kWaitWord && i < spins; i++) {
-    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, word, kNoSleep | kBlocking);
+    if ((Word(word)->load() & kTidMask) == 0) r = TryLock(t, ref, kNoSleep | kBlocking);
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -325,7 +333,7 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
   double start = NowMs();
   double deadline = timeout < 0 ? -1 : start + timeout;
   int flags = kBlocking;
-  if (r == kWaitWord) r = TryLock(t, word, kBlocking);  // now mark the word: we may sleep
+  if (r == kWaitWord) r = TryLock(t, ref, kBlocking);  // now mark the word: we may sleep
   while (r == kWaitWord || r == kWaitHandoff) {
     double left = -1;
     if (deadline >= 0) {
@@ -347,7 +355,7 @@ void LockJs(const FunctionCallbackInfo<Value>& args) {
     }
     if (e != 0 && e != EAGAIN && e != ETIMEDOUT) return ThrowErrno(args.GetIsolate(), e, "futex");
     if (NowMs() - start > 1.0) flags |= kStarving;
-    r = TryLock(t, word, flags);
+    r = TryLock(t, ref, flags);
   }
   if (r == kWaitWord || r == kWaitHandoff) {
     // We may have consumed a wake meant for the next owner: pass it on.
@@ -367,7 +375,7 @@ void UnlockJs(const FunctionCallbackInfo<Value>& args) {
   uint32_t* word = ref.ptr;
   std::atomic<uint32_t>* w = Word(word);
   size_t i = t.held.size();
-  while (i > 0 && t.held[i - 1] != word) i--;
+  while (i > 0 && t.held[i - 1].word != word) i--;
   if (i == 0 || (w->load() & kTidMask) != t.tid) return args.GetReturnValue().Set(kNotOwner);
   SetPending(t, word);
   Dequeue(t, word);
@@ -426,7 +434,7 @@ void ReleaseHeldAtExit(void* cookie) {
   if (current == nullptr) return;
   ThreadState& t = *current;
   for (size_t i = t.held.size(); i-- > 0;) {
-    uint32_t* word = t.held[i];
+    uint32_t* word = t.held[i].word;
     SetPending(t, word);
     Dequeue(t, word);
     uint32_t old = Word(word)->load();

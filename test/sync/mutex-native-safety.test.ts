@@ -144,3 +144,36 @@ test('acquireSync through a second handle of a named mutex this thread holds is 
   assert.equal(guard.ownerDied, false);
   guard.release();
 });
+
+test('a held lock keeps its buffer alive when JavaScript drops it (raw addon)', async () => {
+  const r = await runChild(`
+    import { setFlagsFromString } from 'node:v8';
+    import { runInNewContext } from 'node:vm';
+    import { native } from '${new URL('../../src/binding/native.js', import.meta.url).href}';
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc');
+    (() => {
+      const sab = new SharedArrayBuffer(64);
+      if (native.mutexTryLock(sab, 0, 0) !== 1) process.exit(2);
+    })();
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // Each lock links its entry in front of the dropped one, writing into it.
+    const keep = [];
+    for (let i = 0; i < 20000; i++) {
+      const b = new SharedArrayBuffer(64);
+      native.mutexTryLock(b, 0, 0);
+      native.mutexUnlock(b, 0);
+      if (i % 1000 === 0) {
+        keep.push(new SharedArrayBuffer(64));
+        gc();
+      }
+    }
+    console.log('done');
+  `, { timeout: 30000 });
+  assert.equal(r.signal, null, `crashed: ${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /done/);
+});
