@@ -140,7 +140,10 @@ export class SharedMemory {
       }
     }
     let fd: number;
-    for (let attempt = 1; ; attempt++) {
+    // Another process may create and remove the name over and over (a
+    // segment per job): keep trying both ways for a while.
+    const until = performance.now() + 1000;
+    for (;;) {
       try {
         fd = native.shmOpen(shmName, native.O_RDWR | native.O_CREAT | native.O_EXCL, mode);
         break;
@@ -151,7 +154,7 @@ export class SharedMemory {
         return SharedMemory.#openExisting(shmName, size, false);
       } catch (err) {
         // Removed between our create and our open: create it after all.
-        if ((err as { code?: string }).code !== 'ENOENT' || attempt >= 3) throw err;
+        if ((err as { code?: string }).code !== 'ENOENT' || performance.now() > until) throw err;
       }
     }
     try {
