@@ -102,7 +102,9 @@ export class SharedMemory {
   #owner: boolean;
   #unlinked = false;
   #buffer: SharedArrayBuffer | undefined;
-  #windows: SharedArrayBuffer[] = [];
+  // Held weakly: a window nobody uses any more is unmapped when collected,
+  // so many view() calls do not pile up mappings (the kernel caps them).
+  #windows: WeakRef<SharedArrayBuffer>[] = [];
   #closed = false;
   /** This process's lock on the segment's registry record (see src/resources/registry.ts). */
   #hold: Hold | undefined;
@@ -291,7 +293,8 @@ export class SharedMemory {
     try {
       const prot = native.PROT_READ | native.PROT_WRITE;
       const window = native.map(fd, start, Math.max(span, 1), prot, this.#readOnly ? native.MAP_PRIVATE : native.MAP_SHARED);
-      this.#windows.push(window);
+      this.#windows = this.#windows.filter((w) => w.deref() !== undefined);
+      this.#windows.push(new WeakRef(window));
       return new Uint8Array(window, offset - start, length);
     } catch (err) {
       throw systemError(err, 'shared memory', this.#name);
@@ -353,7 +356,7 @@ export class SharedMemory {
    */
   close(): void {
     if (this.#closed) return;
-    const buffers = [this.#buffer, ...this.#windows].filter((b) => b !== undefined);
+    const buffers = [this.#buffer, ...this.#windows.map((w) => w.deref())].filter((b) => b !== undefined);
     // The check and the unmapping are one native step, so that no worker can
     // take a mutex inside in between.
     if (!native.release(...buffers)) {

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SharedMemory, maxBufferSize } from '../../src/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { leakGuard } from '../helpers/leak-guard.js';
@@ -89,4 +92,28 @@ test('segments larger than one buffer are reached through windows', { skip: maxB
   low[0] = 77;
   assert.equal(other.view(10, 1)[0], 77);
   assert.throws(() => shm.view(size - 1, 2), (e: any) => e.code === 'ERR_OUT_OF_RANGE');
+});
+
+test('windows of views nobody holds any more are unmapped when collected, not kept until close', { skip: maxBufferSize > 2 ** 33 ? 'this engine holds buffers larger than the test segment' : false }, async () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const maps = (): number => readFileSync('/proc/self/maps', 'latin1').split('\n').length;
+  using shm = SharedMemory.create(uniqueName('windows'), maxBufferSize + 8192);
+  const before = maps();
+  // A WeakRef keeps its target until the job that made it ends: collect between turns.
+  const collect = async (): Promise<void> => {
+    await new Promise((r) => setImmediate(r));
+    gc();
+  };
+  for (let i = 0; i < 3000; i++) {
+    shm.view(maxBufferSize, 16)[0] = 1;
+    if (i % 500 === 499) await collect();
+  }
+  await collect();
+  // Each window is a mapping of its own: 3000 kept would show here.
+  assert.ok(maps() - before < 1000, `${maps() - before} more mappings after 3000 dropped views`);
+  const kept = shm.view(maxBufferSize, 16);
+  await collect();
+  kept[0] = 2;
+  assert.equal(shm.view(maxBufferSize, 1)[0], 2, 'a view in use keeps its window');
 });
