@@ -6,7 +6,7 @@ import { AbortError, DeadlockError, NotOwnerError } from '../errors.js';
 import type { SharedMemory } from '../shm/shared-memory.js';
 import { createNamed, Kind, openNamed, Placed, placeIn, type NamedCreateOptions, type Placement, type WaitOptions, type WaitSyncOptions } from './placement.js';
 import { Primitive } from './primitive.js';
-import { driveAsync, timeoutError, type DriveOptions, type WaitLoop } from './wait.js';
+import { driveAsync, SYNC_SLICE_MS, timeoutError, type DriveOptions, type WaitLoop } from './wait.js';
 
 // Module-level bindings: a property load on the addon's large exports object
 // costs more than the lock itself.
@@ -175,10 +175,15 @@ export class Mutex extends Primitive {
       if (fast === LockResult.Acquired || fast === LockResult.AcquiredOwnerDied) return this.#held(fast === LockResult.AcquiredOwnerDied);
     }
     const opts = this.waitOptions(options, false);
-    const r = native.mutexLock(this.buffer, this.offset, opts.timeout === Infinity ? -1 : opts.timeout, SYNC_SPINS);
-    if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return this.#held(r === LockResult.AcquiredOwnerDied);
-    if (r === LockResult.Deadlock) throw this.#deadlock();
-    throw timeoutError(opts);
+    const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
+    for (;;) {
+      // In slices: a thread asleep in the kernel could not be terminated (see SYNC_SLICE_MS).
+      const left = deadline === Infinity ? SYNC_SLICE_MS : Math.max(0, Math.ceil(deadline - performance.now()));
+      const r = native.mutexLock(this.buffer, this.offset, Math.min(left, SYNC_SLICE_MS), SYNC_SPINS);
+      if (r === LockResult.Acquired || r === LockResult.AcquiredOwnerDied) return this.#held(r === LockResult.AcquiredOwnerDied);
+      if (r === LockResult.Deadlock) throw this.#deadlock();
+      if (deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
+    }
   }
 
   /**

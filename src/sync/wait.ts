@@ -157,12 +157,34 @@ export function driveSync<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts:
       const req = step.value;
       if (req.bell !== undefined) throw new Error('internal: a doorbell wait in a blocking wait loop');
       if (deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
-      const r = native.futexWait(buffer, req.offset, req.expected, slice(req, deadline));
-      woken = r !== WaitResult.TimedOut;
+      woken = futexWaitSliced(buffer, req.offset, req.expected, slice(req, deadline));
       if (!woken && deadline !== Infinity && performance.now() >= deadline) throw timeoutError(opts);
     }
   } finally {
     loop.return(undefined as R);
+  }
+}
+
+/**
+ * Longest a blocking wait stays in the kernel at a time, ms. A thread asleep
+ * in futex(2) cannot be stopped by worker.terminate() or process.exit() (V8
+ * only stops running JavaScript), so blocking waits come back to JavaScript
+ * this often; it costs one wake-up per slice of a long wait. @internal
+ */
+export const SYNC_SLICE_MS = 200;
+
+/**
+ * futexWait for `ms` (-1: no limit), in slices of at most SYNC_SLICE_MS.
+ * True when woken or the value differs, false when `ms` ran out. @internal
+ */
+export function futexWaitSliced(buffer: SharedArrayBuffer, offset: number, expected: number, ms: number): boolean {
+  const end = ms === kIndefinite ? Infinity : performance.now() + ms;
+  for (;;) {
+    const left = end === Infinity ? SYNC_SLICE_MS : Math.max(0, Math.ceil(end - performance.now()));
+    const r = native.futexWait(buffer, offset, expected, Math.min(left, SYNC_SLICE_MS));
+    if (r !== WaitResult.TimedOut) return true;
+    // The end of a slice is not a timeout: wait again (the word is checked anew).
+    if (end !== Infinity && performance.now() >= end) return false;
   }
 }
 
