@@ -2,11 +2,12 @@
  * A robust mutex shared by processes and threads.
  */
 import { LockFlags, LockResult, native } from '../binding/native.js';
-import { AbortError, DeadlockError, NotOwnerError } from '../errors.js';
+import { AbortError, ClosedError, DeadlockError, NotOwnerError } from '../errors.js';
 import type { SharedMemory } from '../shm/shared-memory.js';
 import { createNamed, Kind, openNamed, Placed, placeIn, type NamedCreateOptions, type Placement, type WaitOptions, type WaitSyncOptions } from './placement.js';
+import { PendingWaits } from './pending-waits.js';
 import { Primitive } from './primitive.js';
-import { driveAsync, SYNC_SLICE_MS, timeoutError, type DriveOptions, type WaitLoop } from './wait.js';
+import { SYNC_SLICE_MS, timeoutError, type DriveOptions, type WaitLoop } from './wait.js';
 
 // Module-level bindings: a property load on the addon's large exports object
 // costs more than the lock itself.
@@ -86,6 +87,8 @@ export class Mutex extends Primitive {
   /** Required alignment of its offset. */
   static readonly alignment = 8;
 
+  readonly #waits = new PendingWaits();
+
   /**
    * Uses the mutex at `offset` in `memory`. Zeroed memory is an unlocked mutex.
    * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`.
@@ -133,8 +136,8 @@ export class Mutex extends Primitive {
    * this same thread holds it, this call waits for that task's release (a
    * task waiting on a lock it holds itself ends by its timeout).
    *
-   * Errors: `ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`, `ERR_MULTIPROC_CLOSED`,
-   * argument errors.
+   * Errors: `ERR_MULTIPROC_TIMEOUT`, `ABORT_ERR`, `ERR_MULTIPROC_CLOSED`
+   * (also when closed while waiting), argument errors.
    */
   async acquire(options?: WaitOptions): Promise<MutexGuard> {
     const opts = this.waitOptions(options, true);
@@ -150,10 +153,13 @@ export class Mutex extends Primitive {
     if (r === LockResult.Acquired) return this.#held(false);
     const deadline = opts.timeout === Infinity ? Infinity : performance.now() + opts.timeout;
     for (;;) {
+      // Closed between two waits: the memory may be gone (a free lock on zero pages).
+      this.checkOpen();
       if (r === LockResult.Deadlock) {
-        await localRelease(this.buffer, this.offset, deadline, opts);
+        await localRelease(this.buffer, this.offset, deadline, opts, this.#waits);
+        this.checkOpen();
       } else {
-        r = await driveAsync(this.buffer, this.#loop(r), { ...opts, deadline });
+        r = await this.#waits.drive(this.buffer, this.#loop(r), { ...opts, deadline });
         if (r !== LockResult.Deadlock) return this.#held(r === LockResult.AcquiredOwnerDied);
         continue;
       }
@@ -198,6 +204,17 @@ export class Mutex extends Primitive {
     if (i === heldBuffers.length - 1) heldBuffers.pop();
     else if (i >= 0) heldBuffers.splice(i, 1);
     if (localWaiting > 0) notifyLocal(this.buffer, this.offset);
+  }
+
+  /**
+   * Closes this handle: unmaps a named mutex's segment (removing the name if
+   * this handle created it). Pending `acquire` calls of this handle reject
+   * with `ERR_MULTIPROC_CLOSED`. Idempotent.
+   */
+  override close(): void {
+    // First, while the memory is still mapped: waiters give up their turn there.
+    this.#waits.closeAll();
+    super.close();
   }
 
   /** True when some thread (in any process) holds the lock right now. */
@@ -266,7 +283,7 @@ function notifyLocal(buffer: SharedArrayBuffer, offset: number): void {
   for (const wake of list) wake();
 }
 
-function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: number, opts: DriveOptions): Promise<void> {
+function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: number, opts: DriveOptions, waits: PendingWaits): Promise<void> {
   if (opts.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: opts.signal.reason }));
   if (deadline !== Infinity && performance.now() >= deadline) return Promise.reject(timeoutError(opts));
   return new Promise<void>((resolve, reject) => {
@@ -275,6 +292,7 @@ function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: numbe
     let list = byOffset.get(offset);
     if (list === undefined) byOffset.set(offset, (list = []));
     let timer: NodeJS.Timeout | undefined;
+    let untrack = (): void => {};
     const remove = (): void => {
       const i = list!.indexOf(wake);
       if (i >= 0) {
@@ -283,10 +301,12 @@ function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: numbe
       }
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
+      untrack();
     };
     const wake = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
+      untrack();
       resolve();
     };
     const onAbort = (): void => {
@@ -295,6 +315,10 @@ function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: numbe
     };
     list.push(wake);
     localWaiting++;
+    untrack = waits.track(() => {
+      remove();
+      reject(new ClosedError(`${opts.what} was closed while waiting`));
+    });
     if (deadline !== Infinity) {
       timer = setTimeout(() => {
         remove();

@@ -26,6 +26,16 @@ function* tracked<R>(loop: WaitLoop<R>, entry: Entry): WaitLoop<R> {
 /** @internal */
 export class PendingWaits {
   readonly #entries = new Set<Entry>();
+  readonly #others = new Set<() => void>();
+
+  /**
+   * Tracks a wait that is not a wait loop: `close` is called (once) by
+   * {@link PendingWaits.closeAll}. Returns the function that stops tracking it.
+   */
+  track(close: () => void): () => void {
+    this.#others.add(close);
+    return () => this.#others.delete(close);
+  }
 
   /** Runs `loop` like {@link driveAsync}, ended by {@link PendingWaits.closeAll}. */
   async drive<R>(buffer: SharedArrayBuffer, loop: WaitLoop<R>, opts: DriveOptions): Promise<R> {
@@ -60,5 +70,8 @@ export class PendingWaits {
       entry.controller.abort();
     }
     this.#entries.clear();
+    const others = [...this.#others];
+    this.#others.clear();
+    for (const close of others) close();
   }
 }
