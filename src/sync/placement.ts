@@ -54,6 +54,8 @@ export interface Placement {
   offset: number;
   /** The named segment, owned by the primitive; undefined when placed by the caller. */
   segment: SharedMemory | undefined;
+  /** The caller's SharedMemory it is placed in: once that is closed, so is the primitive. */
+  memory?: SharedMemory | undefined;
   /** The parameters stored in the header (named) or given (placed). */
   params: Uint32Array;
   /** A label for messages: "mutex 'jobs'" or "mutex at offset 64". */
@@ -101,7 +103,14 @@ export function placeIn(kind: Kind, memory: unknown, offset: unknown, size: numb
     e.code = 'ERR_OUT_OF_RANGE';
     throw e;
   }
-  return { buffer, offset: off, segment: undefined, params: Uint32Array.from(params), label: `${kindNames[kind]} at offset ${off}` };
+  return {
+    buffer,
+    offset: off,
+    segment: undefined,
+    memory: memory instanceof SharedMemory ? memory : undefined,
+    params: Uint32Array.from(params),
+    label: `${kindNames[kind]} at offset ${off}`,
+  };
 }
 
 /** Creates (or opens, per `creation`) a named primitive. `init` runs once, on fresh zeroed memory. @internal */

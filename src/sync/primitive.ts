@@ -5,6 +5,7 @@
  * @internal
  */
 import { ClosedError, validateOptions, validateSignal, validateTimeout } from '../errors.js';
+import type { SharedMemory } from '../shm/shared-memory.js';
 import type { Placement } from './placement.js';
 import type { DriveOptions } from './wait.js';
 
@@ -16,11 +17,15 @@ export abstract class Primitive {
   /** @internal */ protected readonly index: number;
   /** @internal */ protected readonly label: string;
   readonly #placement: Placement;
+  // Closing it unmaps the primitive: what would remain is a private zero page
+  // that no other process sees (a "free" lock that excludes nobody).
+  readonly #memory: SharedMemory | undefined;
   #closed = false;
 
   /** @internal */
   protected constructor(placement: Placement) {
     this.#placement = placement;
+    this.#memory = placement.memory;
     this.buffer = placement.buffer;
     this.offset = placement.offset;
     this.i32 = new Int32Array(placement.buffer);
@@ -33,9 +38,9 @@ export abstract class Primitive {
     return this.#placement.segment?.name;
   }
 
-  /** True after `close()`. */
+  /** True after `close()`, or once the {@link SharedMemory} it was placed in is closed. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#memory?.closed === true;
   }
 
   /**
@@ -57,6 +62,7 @@ export abstract class Primitive {
   /** @internal */
   protected checkOpen(): void {
     if (this.#closed) throw new ClosedError(`${this.label} is closed`);
+    if (this.#memory?.closed === true) throw new ClosedError(`${this.label}: the shared memory it is placed in is closed`);
   }
 
   /** @internal */
