@@ -11,6 +11,7 @@ import type { ChannelStats, ChannelTraits, Message, ReceiveIntoOptions, ReceiveO
 import { raw, type Codec } from './codec.js';
 import type { Frame } from './framing.js';
 import { onAbort } from '../abort.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 import { DOUBLE_FIELD, stampNow } from './stamp.js';
 import { intoArgs, tooSmall } from './into.js';
 
@@ -83,13 +84,13 @@ export function checkWait(wait: Wait): void {
  */
 export function waitFor<R>(wait: Wait, register: (resolve: (value: R) => void, reject: (err: unknown) => void) => () => void): Promise<R> {
   return new Promise<R>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     let cancel: (() => void) | undefined;
     let settled = false;
     let offAbort: (() => void) | undefined;
     const finish = (): void => {
       settled = true;
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       offAbort?.();
     };
     const aborted = (): void => {
@@ -113,7 +114,7 @@ export function waitFor<R>(wait: Wait, register: (resolve: (value: R) => void, r
     );
     if (settled) return;
     if (wait.deadline !== Infinity) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         if (settled) return;
         finish();
         cancel?.();

@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { native } from '../binding/native.js';
 import { AbortError } from '../errors.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 import type { WaitSignal } from './wait.js';
 
 const waiters = new Map<number, (woken: boolean) => void>();
@@ -59,11 +60,11 @@ export function bellToken(): number {
  */
 export function waitBell(token: number, ms: number, signal: WaitSignal | undefined): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     const done = (): void => {
       waiters.delete(token);
       if (waiters.size === 0) native.bellRef(false);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', onAbort);
     };
     const onAbort = (): void => {
@@ -75,7 +76,7 @@ export function waitBell(token: number, ms: number, signal: WaitSignal | undefin
       done();
       resolve(woken);
     });
-    if (ms >= 0) timer = setTimeout(() => waiters.get(token)?.(false), ms);
+    if (ms >= 0) timer = setLongTimeout(() => waiters.get(token)?.(false), ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -3,6 +3,7 @@
  */
 import { LockFlags, LockResult, native } from '../binding/native.js';
 import { AbortError, ClosedError, DeadlockError, NotOwnerError } from '../errors.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 import type { SharedMemory } from '../shm/shared-memory.js';
 import { createNamed, Kind, openNamed, Placed, placeIn, type NamedCreateOptions, type Placement, type WaitOptions, type WaitSyncOptions } from './placement.js';
 import { PendingWaits } from './pending-waits.js';
@@ -291,7 +292,7 @@ function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: numbe
     if (byOffset === undefined) localWaiters.set(buffer, (byOffset = new Map()));
     let list = byOffset.get(offset);
     if (list === undefined) byOffset.set(offset, (list = []));
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     let untrack = (): void => {};
     const remove = (): void => {
       const i = list!.indexOf(wake);
@@ -299,12 +300,12 @@ function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: numbe
         list!.splice(i, 1);
         localWaiting--;
       }
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       opts.signal?.removeEventListener('abort', onAbort);
       untrack();
     };
     const wake = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       opts.signal?.removeEventListener('abort', onAbort);
       untrack();
       resolve();
@@ -320,7 +321,7 @@ function localRelease(buffer: SharedArrayBuffer, offset: number, deadline: numbe
       reject(new ClosedError(`${opts.what} was closed while waiting`));
     });
     if (deadline !== Infinity) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         remove();
         reject(timeoutError(opts));
       }, Math.max(0, Math.ceil(deadline - performance.now())));

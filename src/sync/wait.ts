@@ -12,6 +12,7 @@
  */
 import { native, WaitResult } from '../binding/native.js';
 import { AbortError, TimeoutError } from '../errors.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 import { waitBell } from './bell.js';
 
 /** One wait: until the 32-bit word at `offset` differs from `expected`, or `slice` ms pass. @internal */
@@ -79,10 +80,10 @@ function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signa
   if (nextId > Number.MAX_SAFE_INTEGER) nextId = 1;
   if (native.futexWaitAsync(buffer, req.offset, req.expected, id) === 1) return true;
   return new Promise<boolean>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     const done = (): void => {
       pending.delete(id);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', onAbort);
     };
     const onAbort = (): void => {
@@ -95,7 +96,7 @@ function waitOnce(buffer: SharedArrayBuffer, req: WaitRequest, ms: number, signa
       resolve(true);
     });
     if (ms !== kIndefinite) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         native.futexCancelAsync(id);
         done();
         resolve(false);
