@@ -13,6 +13,7 @@ import {
   rangeError,
   systemError,
   typeError,
+  validateBoolean,
   validateInteger,
   validateOneOf,
   validateOptions,
@@ -186,7 +187,7 @@ export class SharedMemory {
     const shmName = normalizeShmName(name);
     const opts = validateOptions<SharedMemoryOpenOptions>(options, 'options', ['size', 'readOnly']);
     const size = opts.size === undefined ? undefined : validateInteger(opts.size, 'options.size', 1);
-    const readOnly = opts.readOnly === undefined ? false : opts.readOnly === true;
+    const readOnly = opts.readOnly === undefined ? false : validateBoolean(opts.readOnly, 'options.readOnly');
     return SharedMemory.#openExisting(shmName, size, readOnly);
   }
 
