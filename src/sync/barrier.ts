@@ -98,7 +98,8 @@ export class Barrier extends Primitive {
    *
    * Errors: `ERR_INVALID_ARG_TYPE` (also: `parties` omitted on zeroed
    * memory), `ERR_OUT_OF_RANGE`; `ERR_MULTIPROC_INCOMPATIBLE` (initialized
-   * with other `parties`, or the memory holds something else).
+   * with other `parties`, or its initialization word holds something else;
+   * placing it over another primitive whose memory has 0 there is not detected).
    */
   constructor(memory: SharedMemory | SharedArrayBuffer, offset = 0, parties?: number) {
     let placement: Placement;

@@ -5,7 +5,8 @@
  *
  * The word at `index` goes 0 (zeroed memory) -> BUSY -> READY. Whoever moves
  * it off 0 writes the initial state; everyone else waits for READY. Any other
- * value means the memory holds something else.
+ * value means the memory holds something else. Placed memory records no kind:
+ * another primitive with 0 in this word is not detected (see docs/api/sync.md).
  *
  * @internal
  */

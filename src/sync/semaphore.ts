@@ -100,7 +100,8 @@ export class Semaphore extends Primitive {
    * Errors: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`,
    * `ERR_OUT_OF_RANGE` (bad arguments, misaligned or out-of-bounds offset,
    * `initial > max`); `ERR_MULTIPROC_INCOMPATIBLE` (initialized with another
-   * `max`, or the memory holds something else).
+   * `max`, or its initialization word holds something else; placing it over
+   * another primitive whose memory has 0 there is not detected).
    */
   constructor(memory: SharedMemory | SharedArrayBuffer, offset = 0, params?: SemaphoreParams) {
     let placement: Placement;
