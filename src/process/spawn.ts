@@ -37,6 +37,7 @@ import { SocketPairChannel } from './socket-pair-channel.js';
 import { registryEnvKeys, sweep, treeId } from '../resources/registry.js';
 import { describeChannel, transportOf, type ChannelDescriptor, type DescribeContext, type StreamDescriptor } from './transports.js';
 import { native } from '../binding/native.js';
+import { setLongTimeout } from '../long-timeout.js';
 
 /** A channel that spawn() creates as its own socket pair. */
 export interface StreamChannelSpec {
@@ -595,13 +596,13 @@ export class ChildHandle {
     return new Promise<number>((resolve, reject) => {
       const done = (err?: Error): void => {
         this.#pings.delete(seq);
-        clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener('abort', onAbort);
         if (err === undefined) resolve(performance.now() - start);
         else reject(err);
       };
       const onAbort = (): void => done(new AbortError(undefined, { cause: signal?.reason }));
-      const timer = timeout === Infinity ? undefined : setTimeout(() => done(new TimeoutError(`child '${this.name}' did not answer a ping within ${timeout} ms`, timeout)), timeout);
+      const timer = timeout === Infinity ? undefined : setLongTimeout(() => done(new TimeoutError(`child '${this.name}' did not answer a ping within ${timeout} ms`, timeout)), timeout);
       timer?.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
       // No reaction on `exited` per ping: a heartbeat pings for the child's whole life, and each

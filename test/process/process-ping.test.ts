@@ -57,3 +57,24 @@ test('ping() with a signal aborted already rejects with AbortError, as an abort 
     await reap(h);
   }
 });
+
+test('ping({ timeout: 2^35 }) waits for the answer: a timeout longer than a Node timer holds is not cut to 1 ms', async () => {
+  const h = spawn(fixture('behave'), { env: childEnv, args: ['idle'] });
+  try {
+    await within(h.ready, 30000, 'ready');
+    // Stopped, the child cannot answer: the ping must still be waiting a while later.
+    process.kill(h.pid!, 'SIGSTOP');
+    let outcome = 'pending';
+    const p = h.ping({ timeout: 2 ** 35 }).then(
+      () => (outcome = 'answered'),
+      (e: { code?: string }) => (outcome = String(e.code)),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(outcome, 'pending');
+    process.kill(h.pid!, 'SIGCONT');
+    await within(p, 30000, 'ping');
+    assert.equal(outcome, 'answered');
+  } finally {
+    await reap(h);
+  }
+});
