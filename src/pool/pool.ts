@@ -38,6 +38,7 @@ import { NatsPool, type NatsPoolOptions } from './nats-pool.js';
 import { PoolBase, TaskTally, poolOptions, runArguments, type MapDefaults } from './pool-base.js';
 import { forget, pack, remember, unlinkQuietly, unpack, type SegmentSource, type ShmPack } from './shm-args.js';
 import { onAbort } from '../abort.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 
 /** How tasks reach the workers. */
 export type PoolTransport = 'shm-ring' | 'stream';
@@ -189,7 +190,7 @@ interface PoolWorker {
   /** Set once a kill is scheduled because the task channel broke. */
   brokenTimer: NodeJS.Timeout | undefined;
   tasksRun: number;
-  idleTimer: NodeJS.Timeout | undefined;
+  idleTimer: LongTimeout | undefined;
   everReady: boolean;
   /** Large arguments go here, reused from task to task; replaced by a bigger one when needed. */
   argSegment: SharedMemory | undefined;
@@ -592,7 +593,7 @@ export class Pool extends PoolBase {
     }
     this.#pump();
     if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0 && this.#idleTimeout !== Infinity && w.idleTimer === undefined) {
-      w.idleTimer = setTimeout(() => {
+      w.idleTimer = setLongTimeout(() => {
         w.idleTimer = undefined;
         if (w.state === 'ready' && w.tasks.size === 0 && w.stopping.size === 0) this.#retire(w);
       }, this.#idleTimeout);
@@ -609,7 +610,7 @@ export class Pool extends PoolBase {
 
   #clearIdleTimer(w: PoolWorker): void {
     if (w.idleTimer !== undefined) {
-      clearTimeout(w.idleTimer);
+      w.idleTimer.clear();
       w.idleTimer = undefined;
     }
   }

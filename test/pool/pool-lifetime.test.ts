@@ -25,6 +25,14 @@ test('idleTimeout closes idle workers; the next task starts a new one', async ()
   assert.notEqual(await pool.run('pid'), pid);
 });
 
+test('an idleTimeout above 2^31-1 ms keeps the idle worker (not cut to 1 ms)', async () => {
+  await using pool = makePool({ idleTimeout: 2 ** 35 });
+  const pid = await within(pool.run('pid'), 30000, 'pid');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(pool.stats().workers, 1);
+  assert.equal(await within(pool.run('pid'), 30000, 'pid'), pid);
+});
+
 test('close() lets queued and running tasks finish, then refuses new ones', async () => {
   const pool = makePool({ size: 2 });
   const tasks = [1, 2, 3, 4, 5].map((i) => pool.run('slowSquare', [i, 150]));
