@@ -633,9 +633,9 @@ export class ChildHandle {
 
   #exitWithin(ms: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
+      const timer = setLongTimeout(() => resolve(false), ms);
       void this.exited.then(() => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(true);
       });
     });

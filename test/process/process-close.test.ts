@@ -101,3 +101,19 @@ test('close() right after spawn(), possibly before the module ran: the child exi
     await reap(h);
   }
 });
+
+test('close() with a shutdownTimeout above 2^31-1 ms waits for the child instead of killing it after 1 ms', async () => {
+  const h = spawn(fixture('behave'), { env: childEnv, args: ['idle'], shutdownTimeout: 2 ** 35 });
+  try {
+    await within(h.ready, 30000, 'ready');
+    // Stopped, the child cannot act on the shutdown request yet; SIGKILL would still end it.
+    process.kill(h.pid!, 'SIGSTOP');
+    const closing = h.close();
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(h.pid!, 'SIGCONT');
+    const exit = await within(closing, 30000, 'close');
+    assert.equal(exit.signal, null, `ended by ${exit.signal}`);
+  } finally {
+    await reap(h);
+  }
+});
