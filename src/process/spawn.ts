@@ -37,7 +37,7 @@ import { SocketPairChannel } from './socket-pair-channel.js';
 import { registryEnvKeys, sweep, treeId } from '../resources/registry.js';
 import { describeChannel, transportOf, type ChannelDescriptor, type DescribeContext, type StreamDescriptor } from './transports.js';
 import { native } from '../binding/native.js';
-import { setLongTimeout } from '../long-timeout.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 
 /** A channel that spawn() creates as its own socket pair. */
 export interface StreamChannelSpec {
@@ -383,7 +383,7 @@ export class ChildHandle {
   #resolveReady!: (value: unknown) => void;
   #rejectReady!: (err: Error) => void;
   #readySettled = false;
-  #readyTimer: NodeJS.Timeout | undefined;
+  #readyTimer: LongTimeout | undefined;
   #resolveExited!: (exit: ChildExit) => void;
   #exit: ChildExit | undefined;
   #exiting = false;
@@ -475,7 +475,7 @@ export class ChildHandle {
     }
 
     if (p.readyTimeout !== Infinity) {
-      this.#readyTimer = setTimeout(() => {
+      this.#readyTimer = setLongTimeout(() => {
         this.#settleReady(new TimeoutError(`child '${this.name}' did not call ready() within ${p.readyTimeout} ms`, p.readyTimeout));
       }, p.readyTimeout);
       this.#readyTimer.unref();
@@ -667,7 +667,7 @@ export class ChildHandle {
   #settleReady(err: Error | undefined, value?: unknown): void {
     if (this.#readySettled) return;
     this.#readySettled = true;
-    if (this.#readyTimer !== undefined) clearTimeout(this.#readyTimer);
+    this.#readyTimer?.clear();
     if (err === undefined) this.#resolveReady(value);
     else this.#rejectReady(err);
   }

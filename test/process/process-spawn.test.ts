@@ -83,6 +83,16 @@ test('ready rejects with ERR_MULTIPROC_TIMEOUT when the child never calls ready(
   }
 });
 
+test('a readyTimeout above 2^31-1 ms waits for ready() (not cut to 1 ms)', async () => {
+  const h = spawn(fixture('behave'), { env: childEnv, args: ['idle'], readyTimeout: 2 ** 35 });
+  try {
+    await within(h.ready, 30000, 'ready');
+  } finally {
+    await h.close();
+    await reap(h);
+  }
+});
+
 test('ready rejects with ERR_MULTIPROC_PROCESS_EXITED when the child exits first; nobody awaiting it is fine', async () => {
   const h = spawn(fixture('behave'), { env: childEnv, args: ['throw-on-load'], stdio: ['ignore', 'ignore', 'pipe'] });
   const unawaited = spawn(fixture('behave'), { env: childEnv, args: ['throw-on-load'], stdio: 'ignore' });
