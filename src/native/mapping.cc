@@ -141,7 +141,7 @@ void Release(const FunctionCallbackInfo<Value>& args) {
   std::lock_guard<std::mutex> lock(regions_mutex);
   // Held across the check and the replacement: no mutex can be taken
   // inside in between (see HeldWordsMutex).
-  std::lock_guard<std::mutex> held(HeldWordsMutex());
+  std::lock_guard<HeldWordsLock> held(HeldWordsMutex());
   std::vector<std::pair<void*, Region*>> found;
   for (int i = 0; i < args.Length(); i++) {
     void* data;

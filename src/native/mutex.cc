@@ -136,7 +136,7 @@ std::vector<uint32_t*>& HeldWords() {
 }
 
 void Unrecord(uint32_t* word) {
-  std::lock_guard<std::mutex> lock(HeldWordsMutex());
+  std::lock_guard<HeldWordsLock> lock(HeldWordsMutex());
   std::vector<uint32_t*>& words = HeldWords();
   for (size_t i = words.size(); i-- > 0;) {
     if (words[i] == word) {
@@ -253,7 +253,7 @@ int TryLock(ThreadState& t, const WordRef& ref, int flags) {
       {
         // Take and record under one lock: no mapping can be replaced
         // between the two (see HeldWordsMutex).
-        std::lock_guard<std::mutex> lock(HeldWordsMutex());
+        std::lock_guard<HeldWordsLock> lock(HeldWordsMutex());
         SetPending(t, word);
         taken = w->compare_exchange_strong(v, next);
         if (taken) {
@@ -412,7 +412,7 @@ void GiveUpJs(const FunctionCallbackInfo<Value>& args) {
 void HeldInJs(const FunctionCallbackInfo<Value>& args) {
   if (!args[0]->IsSharedArrayBuffer()) return ThrowTypeError(args.GetIsolate(), "expected a SharedArrayBuffer");
   auto sab = args[0].As<v8::SharedArrayBuffer>();
-  std::lock_guard<std::mutex> lock(HeldWordsMutex());
+  std::lock_guard<HeldWordsLock> lock(HeldWordsMutex());
   args.GetReturnValue().Set(HeldWordsIn(reinterpret_cast<uintptr_t>(sab->Data()), sab->ByteLength()));
 }
 
@@ -452,9 +452,9 @@ void ReleaseHeldAtExit(void* cookie) {
 
 }  // namespace
 
-std::mutex& HeldWordsMutex() {
-  static auto* mutex = new std::mutex();  // never destroyed: threads may outlive statics
-  return *mutex;
+HeldWordsLock& HeldWordsMutex() {
+  static auto* lock = new HeldWordsLock();  // never destroyed: threads may outlive statics
+  return *lock;
 }
 
 int HeldWordsIn(uintptr_t begin, size_t length) {
