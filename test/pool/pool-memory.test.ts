@@ -124,7 +124,10 @@ test('a large result still unread when the pool process is SIGKILLed is removed 
     await once(root, 'exit');
     // The tracker sweeps the tree once the root is dead (again every second while its workers live).
     assert.ok(await until(() => segments().length === 0, 15000), `left in /dev/shm: ${segments().join(', ')}`);
-    assert.deepEqual(listRecords().filter((r) => r.record.name.startsWith(`/${prefix}`)).map((r) => r.file), [], 'no record left');
+    // The tracker removes the record right after the segment: wait for it too.
+    const recordsLeft = (): string[] => listRecords().filter((r) => r.record.name.startsWith(`/${prefix}`)).map((r) => r.file);
+    await until(() => recordsLeft().length === 0, 15000);
+    assert.deepEqual(recordsLeft(), [], 'no record left');
     assert.ok(await until(() => trackersOf(root.pid!).length === 0, 15000), 'the tracker exits');
   } finally {
     if (root.exitCode === null && root.signalCode === null) root.kill('SIGKILL');
